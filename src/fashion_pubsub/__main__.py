@@ -1,0 +1,3 @@
+from fashion_pubsub.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""One broker API over Apache Kafka and Google Cloud Pub/Sub."""

@@ -1,0 +1,140 @@
+"""What both brokers can do: the interface the pipeline is written against.
+
+Delivery is at-least-once: a consumer hands out messages, the caller processes
+them, writes the results, and only then calls `ack`. Anything not acknowledged
+is delivered again (after `nack`, a restart, or an expired ack deadline).
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A message to publish.
+
+    Args:
+        key: ordering/partitioning key (Kafka message key; Pub/Sub attribute `key`).
+        payload: the message body.
+        attributes: string metadata (Kafka headers, Pub/Sub attributes).
+    """
+
+    key: str
+    payload: bytes
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """The broker's answer for one published message: an id on success, else the error."""
+
+    message: OutgoingMessage
+    message_id: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class Message:
+    """A received message.
+
+    Args:
+        payload: the message body.
+        attributes: string metadata.
+        key: the key it was published with, if any.
+        delivery_attempt: 1 the first time; higher when the broker redelivers it
+            (as far as the broker can tell).
+        position: where it came from, for logs ("topic[partition]@offset" or a Pub/Sub id).
+        handle: the broker's own object needed to acknowledge it; opaque to callers.
+    """
+
+    payload: bytes
+    attributes: Mapping[str, str]
+    key: str | None
+    delivery_attempt: int
+    position: str
+    handle: Any = field(repr=False, compare=False)
+
+
+class Publisher(ABC):
+    """Publishes batches to one topic and reports what the broker confirmed."""
+
+    @abstractmethod
+    def publish(self, messages: Sequence[OutgoingMessage]) -> list[PublishResult]:
+        """Send all messages asynchronously, then wait until each is confirmed or failed.
+
+        Returns one result per message, in order. Never raises for a single
+        message's failure: it is reported in its result.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Deliver what is still buffered and release the client."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Consumer(ABC):
+    """Receives batches from the input subscription (Pub/Sub) or consumer group (Kafka)."""
+
+    @abstractmethod
+    def receive(self, max_messages: int, timeout: float) -> list[Message]:
+        """Return up to `max_messages`, waiting at most `timeout` seconds (may be empty)."""
+
+    @abstractmethod
+    def ack(self, messages: Sequence[Message]) -> None:
+        """Mark messages as processed; they will not be delivered again."""
+
+    @abstractmethod
+    def nack(self, messages: Sequence[Message]) -> None:
+        """Give messages back for redelivery as soon as possible."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Leave the group/subscription cleanly; unacknowledged messages are redelivered."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Broker(ABC):
+    """Factory for publishers and consumers of one broker, plus topic administration."""
+
+    name: str
+
+    @abstractmethod
+    def ensure_topics(self) -> None:
+        """Create the input, predictions and dead-letter topics and the input
+        subscription/consumer setup if missing. Idempotent; no fixed sleeps."""
+
+    @abstractmethod
+    def publisher(self, topic: str) -> Publisher:
+        """A publisher for `topic`."""
+
+    @abstractmethod
+    def consumer(self) -> Consumer:
+        """A consumer of the input topic, sharing work with other consumers of the same
+        group (Kafka) or subscription (Pub/Sub)."""

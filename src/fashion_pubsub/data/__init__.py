@@ -1,0 +1,1 @@
+"""Fashion-MNIST files: the IDX format, locating and fetching the data, PNG conversion."""

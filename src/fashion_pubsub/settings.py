@@ -1,0 +1,120 @@
+"""Typed, frozen settings: the only place that reads the environment.
+
+Precedence: command-line flags (passed as keyword arguments by `cli.py`), then
+environment variables, then the defaults below. Constructing a settings object
+reads the environment; importing this module does not.
+"""
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fashion_pubsub.data.dataset import DEBIAN_DATA_DIR
+
+BrokerName = Literal["google-pubsub", "apache-kafka"]
+BROKER_NAMES: tuple[BrokerName, ...] = ("google-pubsub", "apache-kafka")
+
+EMULATOR_SCRIPT = Path(
+    "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator"
+)
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, frozen=True, extra="ignore", populate_by_name=True)
+
+
+class AppSettings(BaseSettings):
+    """Which broker the pipeline uses (the old design's ML_APP_BROKER)."""
+
+    model_config = _config("ML_APP_")
+    broker: BrokerName = "google-pubsub"
+
+
+class DataSettings(BaseSettings):
+    """Where the Fashion-MNIST IDX files are."""
+
+    model_config = _config("FASHION_PUBSUB_")
+    data_dir: Path = DEBIAN_DATA_DIR
+
+
+class TopicSettings(BaseSettings):
+    """Names shared by both brokers; `input-topic` is the old design's."""
+
+    model_config = _config("FASHION_PUBSUB_")
+    input_topic: str = "input-topic"
+    predictions_topic: str = "predictions"
+    dead_letter_topic: str = "input-topic-dead-letter"
+    subscription: str = "input-topic-subscribers"
+    consumer_group: str = "fashion-subscribers"
+
+
+class KafkaSettings(BaseSettings):
+    """How clients reach Kafka; a properties file passes through SASL/TLS and the like."""
+
+    model_config = _config("FASHION_PUBSUB_KAFKA_")
+    bootstrap: str = "127.0.0.1:9092"
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    client_properties: Path | None = None
+    sasl_password: SecretStr | None = None
+
+    def as_librdkafka(self) -> dict[str, Any]:
+        """Client configuration for confluent-kafka: the properties file, then our bootstrap."""
+        config: dict[str, Any] = {}
+        if self.client_properties is not None:
+            config.update(read_properties(self.client_properties))
+        config.setdefault("bootstrap.servers", self.bootstrap)
+        if self.sasl_password is not None:
+            config["sasl.password"] = self.sasl_password.get_secret_value()
+        return config
+
+
+class PubSubSettings(BaseSettings):
+    """Google Cloud Pub/Sub: the emulator when `emulator_host` is set, else the real service."""
+
+    model_config = _config("FASHION_PUBSUB_PUBSUB_")
+    project_id: str = Field(
+        default="fashion-pubsub-local",
+        validation_alias=AliasChoices("FASHION_PUBSUB_PUBSUB_PROJECT_ID", "GOOGLE_CLOUD_PROJECT"),
+    )
+    emulator_host: str | None = Field(
+        default="127.0.0.1:8085",
+        validation_alias=AliasChoices(
+            "PUBSUB_EMULATOR_HOST", "FASHION_PUBSUB_PUBSUB_EMULATOR_HOST"
+        ),
+    )
+    ack_deadline_seconds: int = Field(default=60, ge=10, le=600)
+    max_delivery_attempts: int = Field(default=5, ge=5, le=100)
+    min_retry_backoff_seconds: int = Field(default=1, ge=0, le=600)
+    max_retry_backoff_seconds: int = Field(default=60, ge=0, le=600)
+
+
+class InfraSettings(BaseSettings):
+    """Local Kafka and Pub/Sub emulator processes that `infra up` starts."""
+
+    model_config = _config("FASHION_PUBSUB_INFRA_")
+    state_dir: Path = Path(".fashion-pubsub")
+    kafka_home: Path = Path(".cache/kafka")
+    kafka_pom: Path = Path("infra/kafka/pom.xml")
+    kafka_port: int = Field(default=9092, ge=1, le=65535)
+    kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
+    kafka_heap: str = "512m"
+    emulator_script: Path = EMULATOR_SCRIPT
+    emulator_port: int = Field(default=8085, ge=1, le=65535)
+    emulator_heap: str = "256m"
+    start_timeout_seconds: float = Field(default=60.0, gt=0)
+
+
+def read_properties(path: Path) -> dict[str, str]:
+    """Read a Java-style `key=value` properties file (also accepts an INI [section])."""
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", "!", "[", ";")):
+            continue
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip()
+    return values
