@@ -1,0 +1,1 @@
+"""Local services for development, tests and the demo: Kafka (KRaft) and the Pub/Sub emulator."""

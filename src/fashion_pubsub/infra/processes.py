@@ -1,0 +1,134 @@
+"""Background processes tracked by PID files, stopped by PID and never orphaned.
+
+Each service runs in its own session (process group), so stopping it also stops
+anything its start script spawned. A PID file records the PID and one argument of
+its command line; a PID that now belongs to another program is never signalled.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from fashion_pubsub.infra.errors import StartError
+
+
+@dataclass(frozen=True)
+class PidFile:
+    """Where a service's PID is recorded, and a marker proving the PID is still ours."""
+
+    path: Path
+    marker: str
+
+    def write(self, pid: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"pid": pid, "marker": self.marker, "started": time.time()}))
+        tmp.replace(self.path)
+
+    def read_pid(self) -> int | None:
+        """The recorded PID if that process is alive and still ours, else None."""
+        try:
+            pid = int(json.loads(self.path.read_text())["pid"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None
+        return pid if _is_ours(pid, self.marker) else None
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def spawn(
+    argv: Sequence[str], *, env: Mapping[str, str], log_path: Path, pid_file: PidFile
+) -> subprocess.Popen[bytes]:
+    """Start `argv` in a new session with output appended to `log_path`, and record its PID."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    pid_file.write(process.pid)
+    return process
+
+
+def stop(pid_file: PidFile, timeout: float = 20.0) -> int | None:
+    """Stop the recorded process group: SIGTERM, then SIGKILL after `timeout`. Returns the PID."""
+    pid = pid_file.read_pid()
+    if pid is None:
+        pid_file.remove()
+        return None
+    _signal_group(pid, signal.SIGTERM)
+    if not wait_exit(pid, timeout):
+        _signal_group(pid, signal.SIGKILL)
+        wait_exit(pid, 5.0)
+    pid_file.remove()
+    return pid
+
+
+def wait_exit(pid: int, timeout: float) -> bool:
+    """Wait until `pid` is gone (reaping it if it is our child); True if it exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_alive(pid):
+            return True
+        time.sleep(0.05)
+    return not is_alive(pid)
+
+
+def is_alive(pid: int) -> bool:
+    """True while `pid` runs; a zombie child is reaped and counts as gone."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a log, for error messages."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log written)"
+
+
+def raise_if_exited(process: subprocess.Popen[bytes], name: str, log_path: Path) -> None:
+    """Raise StartError quoting the log when a service we just started has died."""
+    if process.poll() is not None:
+        raise StartError(
+            f"{name} exited with code {process.returncode} while starting; "
+            f"last lines of {log_path}:\n{tail(log_path)}"
+        )
+
+
+def _is_ours(pid: int, marker: str) -> bool:
+    if not is_alive(pid):
+        return False
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return marker in arguments
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        os.kill(pid, sig)

@@ -1,0 +1,90 @@
+"""Shared fixtures: the real Kafka broker and Pub/Sub emulator, started once per session
+through the project's own launcher (fashion_pubsub.infra), and the real data set.
+
+Set FASHION_PUBSUB_KAFKA_BOOTSTRAP or PUBSUB_EMULATOR_HOST to use a running service instead.
+"""
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fashion_pubsub.infra import kafka, pubsub_emulator
+from fashion_pubsub.settings import InfraSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA_DIR = ROOT.parent / "shared" / "data" / "fashion-mnist"
+MODEL_BASE_PATH = ROOT / "models" / "fashion-model"
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def make_infra_settings(state_dir: Path) -> InfraSettings:
+    """Infra settings for a private instance: own folder, own free ports, the repo's jars."""
+    return InfraSettings(
+        state_dir=state_dir,
+        kafka_home=ROOT / ".cache" / "kafka",
+        kafka_pom=ROOT / "infra" / "kafka" / "pom.xml",
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        emulator_port=free_port(),
+    )
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real Fashion-MNIST files beside the project (../shared/data/fashion-mnist)."""
+    if not (SHARED_DATA_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.fail(
+            f"Fashion-MNIST not found at {SHARED_DATA_DIR}; tests need ../shared beside the repo"
+        )
+    return SHARED_DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def infra_settings(tmp_path_factory: pytest.TempPathFactory) -> InfraSettings:
+    return make_infra_settings(tmp_path_factory.mktemp("infra"))
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(infra_settings: InfraSettings) -> Iterator[str]:
+    """host:port of a real Kafka broker (KRaft) for this test session."""
+    external = os.environ.get("FASHION_PUBSUB_KAFKA_BOOTSTRAP")
+    if external:
+        yield external
+        return
+    kafka.start(infra_settings)
+    try:
+        yield kafka.address(infra_settings)
+    finally:
+        kafka.shutdown(infra_settings)
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator_host(infra_settings: InfraSettings) -> Iterator[str]:
+    """host:port of a real Pub/Sub emulator for this test session."""
+    external = os.environ.get("PUBSUB_EMULATOR_HOST")
+    if external:
+        yield external
+        return
+    pubsub_emulator.start(infra_settings)
+    try:
+        yield pubsub_emulator.address(infra_settings)
+    finally:
+        pubsub_emulator.shutdown(infra_settings)
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts without the project's environment variables, so settings are
+    exactly what the test passes (session fixtures read the environment before this runs)."""
+    for name in list(os.environ):
+        if name.startswith(("ML_APP_", "FASHION_PUBSUB_")) or name == "PUBSUB_EMULATOR_HOST":
+            monkeypatch.delenv(name)
