@@ -16,6 +16,10 @@ from pathlib import Path
 
 from fashion_pubsub.infra.errors import StartError
 
+# Services started by this process: kept so they are reaped with poll() and never
+# reported as "still running" when the Popen object would otherwise be collected.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
 
 @dataclass(frozen=True)
 class PidFile:
@@ -57,6 +61,7 @@ def spawn(
             start_new_session=True,
         )
     pid_file.write(process.pid)
+    _CHILDREN[process.pid] = process
     return process
 
 
@@ -86,11 +91,12 @@ def wait_exit(pid: int, timeout: float) -> bool:
 
 def is_alive(pid: int) -> bool:
     """True while `pid` runs; a zombie child is reaped and counts as gone."""
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        del _CHILDREN[pid]
+        return False
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, IndexError, ProcessLookupError):
