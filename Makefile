@@ -1,0 +1,68 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+# Each installs what it needs, idempotently; a second run skips what is done.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+SHARED_DATA := $(abspath ../shared/data/fashion-mnist)
+DEBIAN_DATA := /usr/share/datasets/fashion-mnist
+KAFKA_LIBS := .cache/kafka/libs
+APT_PACKAGES := openjdk-17-jre-headless maven
+BROKER ?= apache-kafka
+IMAGES ?= 1000
+
+# Prefer the data beside the project (CI, developers), then the Debian package.
+DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/t10k-images-idx3-ubyte.gz),$(SHARED_DATA),$(DEBIAN_DATA))
+
+.PHONY: demo test setup setup-dev system kafka data lint bench clean-state
+
+demo: setup data kafka
+	$(BIN)/fashion-pubsub demo --broker $(BROKER) --images $(IMAGES) --data-dir $(DATA_DIR)
+
+test: setup-dev data kafka
+	FASHION_PUBSUB_DATA_DIR=$(DATA_DIR) $(BIN)/pytest
+
+lint: setup-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+bench: setup data kafka
+	$(BIN)/fashion-pubsub bench --data-dir $(DATA_DIR)
+
+setup: system $(VENV)/.installed-app
+setup-dev: system $(VENV)/.installed-dev
+
+# Java and Maven from Debian when missing (needs root, as on the project's machines).
+system:
+	@command -v java >/dev/null && command -v mvn >/dev/null || { \
+	  echo "installing $(APT_PACKAGES) with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); }
+	@test -x /usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator || \
+	  echo "note: the Pub/Sub emulator is not installed (apt package google-cloud-cli-pubsub-emulator from Google Cloud's apt repository); Kafka works without it"
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed-app: pyproject.toml $(VENV)/bin/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/bin/python
+	$(BIN)/pip install -q -e ".[dev,train]"
+	touch $@ $(VENV)/.installed-app
+
+kafka: $(KAFKA_LIBS)/.resolved
+$(KAFKA_LIBS)/.resolved: infra/kafka/pom.xml
+	mvn -q -B -f infra/kafka/pom.xml dependency:copy-dependencies
+	touch $@
+
+# The data set is never part of the repository: use ../shared, else Debian's package.
+data:
+	@test -f $(DATA_DIR)/t10k-images-idx3-ubyte.gz || { \
+	  echo "installing the Fashion-MNIST data set (Debian package dataset-fashion-mnist)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; }
+
+clean-state:
+	-$(BIN)/fashion-pubsub infra down
+	rm -rf .fashion-pubsub
