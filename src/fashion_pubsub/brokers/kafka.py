@@ -1,0 +1,253 @@
+"""Apache Kafka on confluent-kafka: topics with several partitions, batched idempotent
+publishing, and consumer-group reading with commits of processed offsets only."""
+
+import logging
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+from confluent_kafka import Consumer as _Consumer
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Message as _KafkaMessage
+from confluent_kafka import Producer as _Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from fashion_pubsub.brokers.base import (
+    Broker,
+    Consumer,
+    Message,
+    OutgoingMessage,
+    Publisher,
+    PublishResult,
+)
+from fashion_pubsub.brokers.errors import BrokerError, BrokerUnavailableError
+from fashion_pubsub.brokers.kafka_offsets import PartitionOffsets
+from fashion_pubsub.logs import log_event
+from fashion_pubsub.settings import KafkaSettings, TopicSettings
+
+logger = logging.getLogger(__name__)
+
+_DELIVERY_TIMEOUT_MS = 30_000
+
+
+class KafkaBroker(Broker):
+    """Kafka through confluent-kafka. No connection is made until a method needs one.
+
+    Args:
+        settings: bootstrap servers, partitions, client properties (SASL/TLS).
+        topics: topic names and the consumer group.
+    """
+
+    name = "apache-kafka"
+
+    def __init__(self, settings: KafkaSettings, topics: TopicSettings) -> None:
+        self._settings = settings
+        self._topics = topics
+
+    def _unavailable(self, exc: Exception) -> BrokerUnavailableError:
+        return BrokerUnavailableError(
+            f"Kafka at {self._settings.bootstrap} did not answer ({exc}); start it with "
+            "`fashion-pubsub infra up` or set FASHION_PUBSUB_KAFKA_BOOTSTRAP"
+        )
+
+    def ensure_topics(self) -> None:
+        admin = AdminClient(self._settings.as_librdkafka())
+        try:
+            existing = set(admin.list_topics(timeout=15).topics)
+        except KafkaException as exc:
+            raise self._unavailable(exc) from exc
+        wanted = [
+            self._topics.input_topic,
+            self._topics.predictions_topic,
+            self._topics.dead_letter_topic,
+        ]
+        missing = [
+            NewTopic(
+                name,
+                num_partitions=self._settings.partitions,
+                replication_factor=self._settings.replication_factor,
+            )
+            for name in wanted
+            if name not in existing
+        ]
+        if not missing:
+            return
+        for name, future in admin.create_topics(missing, operation_timeout=30).items():
+            try:
+                future.result(timeout=60)
+                log_event(logger, "topic_created", topic=name, partitions=self._settings.partitions)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise BrokerError(f"creating Kafka topic {name} failed: {exc}") from exc
+
+    def publisher(self, topic: str) -> Publisher:
+        return KafkaPublisher(self._settings, topic)
+
+    def consumer(self) -> Consumer:
+        return KafkaConsumer(self._settings, self._topics)
+
+
+class KafkaPublisher(Publisher):
+    """Idempotent producer; `publish` waits for every delivery report of its batch."""
+
+    def __init__(self, settings: KafkaSettings, topic: str) -> None:
+        self._topic = topic
+        self._producer = _Producer(
+            {
+                **settings.as_librdkafka(),
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "compression.type": "lz4",
+                "delivery.timeout.ms": _DELIVERY_TIMEOUT_MS,
+            }
+        )
+
+    def publish(self, messages: Sequence[OutgoingMessage]) -> list[PublishResult]:
+        results: list[PublishResult | None] = [None] * len(messages)
+        for index, message in enumerate(messages):
+            self._produce(message, partial(self._delivered, results, index, message))
+        self._producer.flush(_DELIVERY_TIMEOUT_MS / 1000 + 5)
+        return [
+            result or PublishResult(message, error="not confirmed by Kafka in time")
+            for result, message in zip(results, messages, strict=True)
+        ]
+
+    def _produce(self, message: OutgoingMessage, callback: Any) -> None:
+        while True:
+            try:
+                self._producer.produce(
+                    self._topic,
+                    key=message.key.encode(),
+                    value=message.payload,
+                    headers=list(message.attributes.items()),
+                    on_delivery=callback,
+                )
+                return
+            except BufferError:  # local queue full: let deliveries drain, then retry
+                self._producer.poll(0.05)
+
+    @staticmethod
+    def _delivered(
+        results: list[PublishResult | None],
+        index: int,
+        message: OutgoingMessage,
+        error: KafkaError | None,
+        record: _KafkaMessage,
+    ) -> None:
+        if error is not None:
+            results[index] = PublishResult(message, error=str(error))
+        else:
+            position = f"{record.topic()}[{record.partition()}]@{record.offset()}"
+            results[index] = PublishResult(message, message_id=position)
+
+    def close(self) -> None:
+        self._producer.flush(_DELIVERY_TIMEOUT_MS / 1000 + 5)
+
+
+class KafkaConsumer(Consumer):
+    """A member of the consumer group; commits only offsets whose messages were acked."""
+
+    def __init__(self, settings: KafkaSettings, topics: TopicSettings) -> None:
+        self._consumer = _Consumer(
+            {
+                **settings.as_librdkafka(),
+                "group.id": topics.consumer_group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "partition.assignment.strategy": "cooperative-sticky",
+            }
+        )
+        self._partitions: dict[tuple[str, int], PartitionOffsets] = {}
+        self._consumer.subscribe(
+            [topics.input_topic], on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
+
+    def receive(self, max_messages: int, timeout: float) -> list[Message]:
+        try:
+            records = self._consumer.consume(num_messages=max_messages, timeout=timeout)
+        except KafkaException as exc:
+            raise BrokerError(f"Kafka consume failed: {exc}") from exc
+        return [self._to_message(r) for r in records if not self._is_error(r)]
+
+    @staticmethod
+    def _is_error(record: _KafkaMessage) -> bool:
+        error = record.error()
+        if error is None:
+            return False
+        if error.code() != KafkaError._PARTITION_EOF:
+            log_event(logger, "consume_error", logging.WARNING, error=error.str())
+        return True
+
+    def _to_message(self, record: _KafkaMessage) -> Message:
+        topic, partition, offset = record.topic(), record.partition(), record.offset()
+        state = self._partitions.setdefault((topic, partition), PartitionOffsets())
+        key = record.key()
+        return Message(
+            payload=record.value() or b"",
+            attributes={k: (v or b"").decode(errors="replace") for k, v in record.headers() or []},
+            key=key.decode(errors="replace") if key is not None else None,
+            delivery_attempt=state.delivered(offset),
+            position=f"{topic}[{partition}]@{offset}",
+            handle=(topic, partition, offset),
+        )
+
+    def ack(self, messages: Sequence[Message]) -> None:
+        for message in messages:
+            topic, partition, offset = message.handle
+            state = self._partitions.get((topic, partition))
+            if state is not None:
+                state.acknowledged(offset)
+        self._commit(asynchronous=True)
+
+    def nack(self, messages: Sequence[Message]) -> None:
+        lowest: dict[tuple[str, int], int] = {}
+        for message in messages:
+            topic, partition, offset = message.handle
+            lowest[(topic, partition)] = min(offset, lowest.get((topic, partition), offset))
+        for (topic, partition), offset in lowest.items():
+            state = self._partitions.get((topic, partition))
+            if state is None:
+                continue
+            state.rewound(offset)
+            try:
+                self._consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException as exc:  # partition revoked meanwhile: the new owner reads it
+                log_event(
+                    logger,
+                    "seek_failed",
+                    logging.WARNING,
+                    topic=topic,
+                    partition=partition,
+                    offset=offset,
+                    error=exc,
+                )
+
+    def _commit(self, asynchronous: bool, only: set[tuple[str, int]] | None = None) -> None:
+        offsets = []
+        for (topic, partition), state in self._partitions.items():
+            if only is not None and (topic, partition) not in only:
+                continue
+            offset = state.committable()
+            if offset is not None:
+                offsets.append(TopicPartition(topic, partition, offset))
+                state.committed = offset
+        if offsets:
+            try:
+                self._consumer.commit(offsets=offsets, asynchronous=asynchronous)
+            except KafkaException as exc:
+                log_event(logger, "commit_failed", logging.WARNING, error=exc)
+
+    def _on_revoke(self, _: Any, partitions: list[TopicPartition]) -> None:
+        revoked = {(p.topic, p.partition) for p in partitions}
+        self._commit(asynchronous=False, only=revoked)
+        for key in revoked:
+            self._partitions.pop(key, None)
+
+    def _on_lost(self, _: Any, partitions: list[TopicPartition]) -> None:
+        for p in partitions:
+            self._partitions.pop((p.topic, p.partition), None)
+
+    def close(self) -> None:
+        self._commit(asynchronous=False)
+        self._consumer.close()

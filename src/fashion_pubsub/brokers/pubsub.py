@@ -1,0 +1,240 @@
+"""Google Cloud Pub/Sub on google-cloud-pubsub: the emulator when an emulator host is set,
+the real service (Application Default Credentials) otherwise.
+
+The input subscription has a dead-letter policy, a retry policy and an ack
+deadline; the dead-letter and predictions topics each get a `-keep` subscription
+so their messages are retained for whoever inspects them.
+"""
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.api_core import retry
+from google.cloud import pubsub_v1
+from google.protobuf import duration_pb2
+
+from fashion_pubsub.brokers.base import (
+    Broker,
+    Consumer,
+    Message,
+    OutgoingMessage,
+    Publisher,
+    PublishResult,
+)
+from fashion_pubsub.brokers.errors import BrokerError, BrokerUnavailableError, TopicNotFoundError
+from fashion_pubsub.logs import log_event
+from fashion_pubsub.settings import PubSubSettings, TopicSettings
+
+logger = logging.getLogger(__name__)
+
+_ADMIN_TIMEOUT = 30.0
+# Admin calls retry briefly: an unreachable service should be an error in seconds, not minutes.
+_ADMIN_RETRY = retry.Retry(predicate=retry.if_exception_type(gexc.ServiceUnavailable), timeout=10.0)
+_PUBLISH_TIMEOUT = 60.0
+KEEP_SUFFIX = "-keep"
+
+
+def _transport_kwargs(settings: PubSubSettings, kind: str) -> dict[str, Any]:
+    """Client arguments: an insecure channel to the emulator, or nothing (real service)."""
+    if not settings.emulator_host:
+        return {}
+    import grpc
+
+    channel = grpc.insecure_channel(settings.emulator_host)
+    if kind == "publisher":
+        from google.pubsub_v1.services.publisher.transports.grpc import PublisherGrpcTransport
+
+        return {"transport": PublisherGrpcTransport(channel=channel)}
+    from google.pubsub_v1.services.subscriber.transports.grpc import SubscriberGrpcTransport
+
+    return {"transport": SubscriberGrpcTransport(channel=channel)}
+
+
+class PubSubBroker(Broker):
+    """Pub/Sub topics, subscriptions, publishers and pull consumers.
+
+    Args:
+        settings: project, emulator host, subscription policies.
+        topics: topic and subscription names.
+    """
+
+    name = "google-pubsub"
+
+    def __init__(self, settings: PubSubSettings, topics: TopicSettings) -> None:
+        self._settings = settings
+        self._topics = topics
+
+    def _where(self) -> str:
+        return (
+            f"the Pub/Sub emulator at {self._settings.emulator_host}"
+            if self._settings.emulator_host
+            else "Google Cloud Pub/Sub"
+        )
+
+    def _unavailable(self, exc: Exception) -> BrokerUnavailableError:
+        return BrokerUnavailableError(
+            f"{self._where()} did not answer ({exc}); start the emulator with "
+            "`fashion-pubsub infra up` or set PUBSUB_EMULATOR_HOST"
+        )
+
+    def ensure_topics(self) -> None:
+        project = self._settings.project_id
+        publisher = pubsub_v1.PublisherClient(**_transport_kwargs(self._settings, "publisher"))
+        subscriber = pubsub_v1.SubscriberClient(**_transport_kwargs(self._settings, "subscriber"))
+        try:
+            for topic in (
+                self._topics.input_topic,
+                self._topics.predictions_topic,
+                self._topics.dead_letter_topic,
+            ):
+                self._create(
+                    lambda t=topic: publisher.create_topic(
+                        name=publisher.topic_path(project, t),
+                        timeout=_ADMIN_TIMEOUT,
+                        retry=_ADMIN_RETRY,
+                    )
+                )
+            self._create(
+                lambda: subscriber.create_subscription(
+                    request=self._input_subscription(publisher, subscriber),
+                    timeout=_ADMIN_TIMEOUT,
+                    retry=_ADMIN_RETRY,
+                )
+            )
+            for topic in (self._topics.dead_letter_topic, self._topics.predictions_topic):
+                self._create(
+                    lambda t=topic: subscriber.create_subscription(
+                        name=subscriber.subscription_path(project, t + KEEP_SUFFIX),
+                        topic=publisher.topic_path(project, t),
+                        timeout=_ADMIN_TIMEOUT,
+                        retry=_ADMIN_RETRY,
+                    )
+                )
+        finally:
+            subscriber.close()
+            publisher.transport.close()
+
+    def _input_subscription(self, publisher: Any, subscriber: Any) -> dict[str, Any]:
+        s, project = self._settings, self._settings.project_id
+        return {
+            "name": subscriber.subscription_path(project, self._topics.subscription),
+            "topic": publisher.topic_path(project, self._topics.input_topic),
+            "ack_deadline_seconds": s.ack_deadline_seconds,
+            "dead_letter_policy": {
+                "dead_letter_topic": publisher.topic_path(project, self._topics.dead_letter_topic),
+                "max_delivery_attempts": s.max_delivery_attempts,
+            },
+            "retry_policy": {
+                "minimum_backoff": duration_pb2.Duration(seconds=s.min_retry_backoff_seconds),
+                "maximum_backoff": duration_pb2.Duration(seconds=s.max_retry_backoff_seconds),
+            },
+        }
+
+    def _create(self, call: Any) -> None:
+        try:
+            created = call()
+            log_event(logger, "created", name=created.name)
+        except gexc.AlreadyExists:
+            pass
+        except (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.RetryError) as exc:
+            raise self._unavailable(exc) from exc
+        except gexc.GoogleAPICallError as exc:
+            raise BrokerError(f"Pub/Sub refused to create a resource: {exc}") from exc
+
+    def publisher(self, topic: str) -> Publisher:
+        return PubSubPublisher(self._settings, topic)
+
+    def consumer(self) -> Consumer:
+        return PubSubConsumer(self._settings, self._topics, self._unavailable)
+
+
+class PubSubPublisher(Publisher):
+    """Batching publisher; `publish` waits for every future of its batch."""
+
+    def __init__(self, settings: PubSubSettings, topic: str) -> None:
+        batching = pubsub_v1.types.BatchSettings(
+            max_messages=1000, max_bytes=8_000_000, max_latency=0.005
+        )
+        self._client = pubsub_v1.PublisherClient(
+            batch_settings=batching, **_transport_kwargs(settings, "publisher")
+        )
+        self._topic = self._client.topic_path(settings.project_id, topic)
+
+    def publish(self, messages: Sequence[OutgoingMessage]) -> list[PublishResult]:
+        futures: list[Future[str]] = [
+            self._client.publish(self._topic, m.payload, key=m.key, **m.attributes)
+            for m in messages
+        ]
+        return [self._result(m, f) for m, f in zip(messages, futures, strict=True)]
+
+    @staticmethod
+    def _result(message: OutgoingMessage, future: Future[str]) -> PublishResult:
+        try:
+            return PublishResult(message, message_id=future.result(timeout=_PUBLISH_TIMEOUT))
+        except gexc.NotFound:
+            return PublishResult(
+                message, error="topic not found: run `fashion-pubsub init-brokers`"
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure is reported per message
+            return PublishResult(message, error=f"{type(exc).__name__}: {exc}")
+
+    def close(self) -> None:
+        self._client.stop()
+        self._client.transport.close()
+
+
+class PubSubConsumer(Consumer):
+    """Synchronous pull in batches from the input subscription; acks and nacks in batches."""
+
+    def __init__(self, settings: PubSubSettings, topics: TopicSettings, unavailable: Any) -> None:
+        self._client = pubsub_v1.SubscriberClient(**_transport_kwargs(settings, "subscriber"))
+        self._path = self._client.subscription_path(settings.project_id, topics.subscription)
+        self._unavailable = unavailable
+
+    def receive(self, max_messages: int, timeout: float) -> list[Message]:
+        try:
+            response = self._client.pull(
+                subscription=self._path,
+                max_messages=max_messages,
+                timeout=max(timeout, 0.5),
+                retry=None,
+            )
+        except gexc.DeadlineExceeded:
+            return []
+        except gexc.NotFound as exc:
+            raise TopicNotFoundError(
+                f"subscription {self._path} does not exist: run `fashion-pubsub init-brokers`"
+            ) from exc
+        except gexc.ServiceUnavailable as exc:
+            raise self._unavailable(exc) from exc
+        return [self._to_message(r) for r in response.received_messages]
+
+    @staticmethod
+    def _to_message(received: Any) -> Message:
+        attributes = dict(received.message.attributes)
+        return Message(
+            payload=received.message.data,
+            attributes=attributes,
+            key=attributes.get("key"),
+            delivery_attempt=max(received.delivery_attempt, 1),
+            position=f"pubsub:{received.message.message_id}",
+            handle=received.ack_id,
+        )
+
+    def ack(self, messages: Sequence[Message]) -> None:
+        if messages:
+            self._client.acknowledge(subscription=self._path, ack_ids=[m.handle for m in messages])
+
+    def nack(self, messages: Sequence[Message]) -> None:
+        if messages:
+            self._client.modify_ack_deadline(
+                subscription=self._path,
+                ack_ids=[m.handle for m in messages],
+                ack_deadline_seconds=0,
+            )
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,53 @@
+"""Kafka only: partitions, standard clients, unreachable broker."""
+
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from fashion_pubsub.brokers.errors import BrokerUnavailableError
+from fashion_pubsub.brokers.kafka import KafkaBroker
+from fashion_pubsub.settings import KafkaSettings, TopicSettings
+
+from ..conftest import free_port
+from .conftest import make_broker
+
+pytestmark = pytest.mark.kafka
+
+
+def test_topics_have_the_configured_partitions(
+    request: pytest.FixtureRequest, topics: TopicSettings, kafka_bootstrap: str
+) -> None:
+    make_broker("apache-kafka", request, topics, partitions=4)
+    metadata = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10)
+    for name in (topics.input_topic, topics.predictions_topic, topics.dead_letter_topic):
+        assert len(metadata.topics[name].partitions) == 4
+
+
+def test_standard_clients_produce_and_consume(kafka_bootstrap: str) -> None:
+    topic = f"plain-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=1)])[topic].result(timeout=30)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    producer.produce(topic, key=b"k", value=b"hello kafka")
+    assert producer.flush(30) == 0
+    consumer = Consumer(
+        {"bootstrap.servers": kafka_bootstrap, "group.id": topic, "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([topic])
+    try:
+        message = None
+        for _ in range(30):
+            message = consumer.poll(1.0)
+            if message is not None and message.error() is None:
+                break
+        assert message is not None and message.value() == b"hello kafka"
+    finally:
+        consumer.close()
+
+
+def test_unreachable_kafka_names_the_fix(topics: TopicSettings) -> None:
+    broker = KafkaBroker(KafkaSettings(bootstrap=f"127.0.0.1:{free_port()}"), topics)
+    with pytest.raises(BrokerUnavailableError, match="infra up"):
+        broker.ensure_topics()
