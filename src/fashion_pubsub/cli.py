@@ -10,15 +10,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from pydantic import ValidationError
+from pydantic import AliasChoices, ValidationError
 from pydantic_settings import BaseSettings
 
 from fashion_pubsub.errors import FashionPubSubError
+from fashion_pubsub.model.train import TrainConfig
 from fashion_pubsub.settings import (
     BROKER_NAMES,
     AppSettings,
     DataSettings,
     InfraSettings,
+    KafkaSettings,
+    PubSubSettings,
+    TopicSettings,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -33,7 +37,8 @@ def setting(
     environment and then the model's default, which --help shows."""
     info = model.model_fields[field]
     prefix = model.model_config.get("env_prefix", "")
-    env = f"{prefix}{field}".upper()
+    alias = info.validation_alias
+    env = alias.choices[0] if isinstance(alias, AliasChoices) else f"{prefix}{field}".upper()
     default = info.default
     shown = "none" if default is None else str(default)
     return click.option(
@@ -210,6 +215,183 @@ def fetch_data(data_dir: Path | None, base_url: str | None) -> None:
     target = build(DataSettings, data_dir=data_dir).data_dir
     for path in fetch_dataset(target, base_url or OFFICIAL_BASE_URL, progress=True):
         click.echo(f"ok {path}")
+
+
+# -- brokers --------------------------------------------------------------------------
+
+
+def broker_settings_options(func: F) -> F:
+    """Flags for reaching Kafka and Pub/Sub (each also settable by environment)."""
+    func = setting(KafkaSettings, "bootstrap", "--kafka-bootstrap",
+                   help="Kafka bootstrap servers.")(func)
+    func = setting(KafkaSettings, "partitions", "--kafka-partitions", type=int,
+                   help="Partitions of new Kafka topics.")(func)
+    func = setting(KafkaSettings, "client_properties", "--kafka-client-properties",
+                   type=click.Path(path_type=Path, dir_okay=False, exists=True),
+                   help="librdkafka properties file (SASL/TLS for a real cluster).")(func)
+    func = setting(PubSubSettings, "project_id", "--pubsub-project",
+                   help="Google Cloud project id.")(func)
+    return setting(PubSubSettings, "emulator_host", "--pubsub-emulator-host",
+                   help="Pub/Sub emulator host:port; empty string for real Google Cloud.")(func)
+
+
+def build_broker(broker: str | None, flags: dict[str, Any]) -> Any:
+    """The broker chosen by --broker / ML_APP_BROKER, configured from the broker flags."""
+    from fashion_pubsub.brokers.factory import create_broker
+
+    return create_broker(
+        build(AppSettings, broker=broker),
+        build(KafkaSettings, bootstrap=flags.pop("bootstrap", None),
+              partitions=flags.pop("partitions", None),
+              client_properties=flags.pop("client_properties", None)),
+        build(PubSubSettings, project_id=flags.pop("project_id", None),
+              emulator_host=flags.pop("emulator_host", None)),
+        build(TopicSettings),
+    )
+
+
+@main.command("init-brokers", context_settings=CONTEXT)
+@click.option("--broker", "which", type=click.Choice(["all", *BROKER_NAMES]), default="all",
+              help="Which broker(s) to initialise (the old initialize_broker.py did both).")
+@broker_settings_options
+def init_brokers(which: str, **flags: Any) -> None:
+    """Create topics, subscriptions and dead-letter setup; running it twice is fine."""
+    names = BROKER_NAMES if which == "all" else (which,)
+    for name in names:
+        build_broker(name, dict(flags)).ensure_topics()
+        topics = build(TopicSettings)
+        click.echo(f"{name}: {topics.input_topic}, {topics.predictions_topic}, "
+                   f"{topics.dead_letter_topic} ready")
+
+
+# -- model ----------------------------------------------------------------------------
+
+
+@main.command(context_settings=CONTEXT)
+@data_dir_option
+@click.option("--images", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Training images IDX file [default: the training images in --data-dir]")
+@click.option("--labels", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Training labels IDX file [default: the training labels in --data-dir]")
+@click.option("--export", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("models/fashion-model"), help="Model base path for the new version.")
+@click.option("--no-export", is_flag=True, help="Train and report only; write no version.")
+@click.option("--epochs", type=click.IntRange(1), default=TrainConfig.epochs, help="Most epochs.")
+@click.option("--seed", type=int, default=TrainConfig.seed, help="Random seed.")
+@click.option("--batch-size", type=click.IntRange(1), default=TrainConfig.batch_size,
+              help="Images per step.")
+@click.option("--validation-size", type=click.IntRange(1), default=TrainConfig.validation_size,
+              help="Training images held out for model selection.")
+@click.option("--limit", type=click.IntRange(100), default=None,
+              help="Train on only this many training images (quick runs).")
+def train(data_dir: Path | None, images: Path | None, labels: Path | None, export: Path,
+          no_export: bool, limit: int | None, **config: Any) -> None:
+    """Train the classifier, evaluate it on the test set with ONNX Runtime, export a version."""
+    from fashion_pubsub.model.workflow import run_training
+
+    if (images is None) != (labels is None):
+        raise click.UsageError("give both --images and --labels, or neither")
+    report = run_training(
+        build(DataSettings, data_dir=data_dir).data_dir,
+        TrainConfig(limit=limit, **config),
+        None if no_export else export,
+        (images, labels) if images is not None and labels is not None else None,
+    )
+    click.echo(f"validation accuracy {report.trained.validation_accuracy:.4f} after "
+               f"{report.trained.epochs_run} epochs in {report.trained.seconds:.0f} s")
+    click.echo(f"test accuracy {report.test.accuracy:.4f} (ONNX Runtime, 10,000 test images)")
+    for name, value in report.test.per_class_accuracy.items():
+        click.echo(f"  {name:<12} {value:.3f}")
+    if report.version_dir is not None:
+        click.echo(f"exported {report.version_dir}")
+
+
+# -- demo and bench ---------------------------------------------------------------------
+
+
+def _run_options(func: F) -> F:
+    func = data_dir_option(func)
+    func = click.option("--workdir", type=click.Path(path_type=Path, file_okay=False),
+                        default=Path("workdir"), help="Each run gets a new folder in here.")(func)
+    func = click.option("--model-base-path", type=click.Path(path_type=Path, file_okay=False),
+                        default=Path("models/fashion-model"), help="Model repository.")(func)
+    func = click.option("--port", type=int, default=8501,
+                        help="Model server port (started there unless one answers).")(func)
+    func = click.option("--timeout", type=float, default=900.0,
+                        help="Seconds to wait for all results of a run.")(func)
+    return func
+
+
+def _run_plan(broker: str | None, images: int, data_dir: Path | None, workdir: Path,
+              model_base_path: Path, port: int, timeout: float, name: str, **extra: Any) -> Any:
+    import time
+
+    from fashion_pubsub.demo.runner import RunPlan
+
+    return RunPlan(
+        broker=build(AppSettings, broker=broker).broker,
+        images=images,
+        data_dir=build(DataSettings, data_dir=data_dir).data_dir,
+        run_dir=(workdir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}").resolve(),
+        model_base_path=model_base_path.resolve(),
+        server_port=port,
+        infra=build(InfraSettings),
+        timeout_seconds=timeout,
+        **extra,
+    )
+
+
+@main.command(context_settings=CONTEXT)
+@broker_option
+@click.option("--images", type=click.IntRange(1, 10_000), default=1000, help="Test images.")
+@click.option("--subscribers", type=click.IntRange(1, 8), default=1,
+              help="Subscriber processes sharing the work.")
+@click.option("--live/--no-live", default=None,
+              help="Live progress view [default: on a terminal]")
+@_run_options
+def demo(images: int, subscribers: int, live: bool | None, **options: Any) -> None:
+    """Run the whole pipeline on test images: start what is missing, publish, classify,
+    summarise, write an HTML report; stop what it started."""
+    from rich.console import Console
+
+    from fashion_pubsub.demo.command import run_demo
+
+    console = Console()
+    plan = _run_plan(images=images, name="demo", subscribers=subscribers,
+                     live=console.is_terminal if live is None else live, **options)
+    run_demo(plan, console)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--brokers", default="apache-kafka,google-pubsub",
+              help="Comma-separated brokers to measure.")
+@click.option("--images", type=click.IntRange(1, 10_000), default=10_000,
+              help="Images for the full-speed run.")
+@click.option("--baseline-images", type=click.IntRange(1, 10_000), default=2000,
+              help="Images for the old design's path.")
+@click.option("--paced-images", type=click.IntRange(1, 10_000), default=3000,
+              help="Images for the latency run at half the maximum rate.")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path("bench/results/pipeline.json"), help="JSON figures (and .md beside).")
+@_run_options
+def bench(brokers: str, images: int, baseline_images: int, paced_images: int, output: Path,
+          **options: Any) -> None:
+    """Measure the pipeline on each broker against the old design's data path."""
+    from fashion_pubsub.demo.bench import BenchPlan, run_bench, write_outputs
+
+    names = tuple(b.strip() for b in brokers.split(",") if b.strip())
+    unknown = [b for b in names if b not in BROKER_NAMES]
+    if unknown:
+        raise click.UsageError(f"unknown broker(s) {unknown}; choose from {BROKER_NAMES}")
+    plan = BenchPlan(
+        base=_run_plan(broker=None, images=images, name="bench", **options),
+        brokers=names,  # type: ignore[arg-type]
+        images=images,
+        baseline_images=baseline_images,
+        paced_images=paced_images,
+    )
+    click.echo(write_outputs(run_bench(plan), output))
+    click.echo(f"figures written to {output} and {output.with_suffix('.md')}")
 
 
 # -- subcommands added by later issues go above this line --------------------------------

@@ -107,6 +107,25 @@ class InfraSettings(BaseSettings):
     start_timeout_seconds: float = Field(default=60.0, gt=0)
 
 
+class ServerSettings(BaseSettings):
+    """The model server (`fashion-pubsub serve`), with tensorflow_model_server's flag names."""
+
+    model_config = _config("FASHION_PUBSUB_SERVER_")
+    model_name: str = "fashion-model"
+    model_base_path: Path = Path("models/fashion-model")
+    model_config_file: Path | None = None
+    model_version_policy: str = "latest"
+    file_system_poll_wait_seconds: float = Field(default=1.0, ge=0)
+    rest_api_host: str = "127.0.0.1"
+    rest_api_port: int = Field(default=8501, ge=0, le=65535)
+    rest_api_num_threads: int = Field(default=4, ge=1, le=256)
+    tensorflow_intra_op_parallelism: int = Field(default=0, ge=0)
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    enable_batching: bool = False
+    max_batch_size: int = Field(default=256, ge=1)
+    batch_timeout_micros: int = Field(default=500, ge=0)
+
+
 def read_properties(path: Path) -> dict[str, str]:
     """Read a Java-style `key=value` properties file (also accepts an INI [section])."""
     values: dict[str, str] = {}
