@@ -1,0 +1,46 @@
+"""Errors of the model server, each mapped to an HTTP status in app.py.
+
+FashionPubSubError
+ └── ServingError
+      ├── ModelNotFoundError        404 unknown model, version or label
+      ├── InvalidInputError         400 bad JSON, shape, dtype or value range
+      ├── ModelNotReadyError        503 the model has no loaded version yet
+      ├── PayloadTooLargeError      413 the request body is over --max_body_bytes
+      ├── ModelLoadError            a version folder cannot be loaded (logged, not served)
+      ├── ServingUnavailableError   (client) the server cannot be reached or is failing: retry
+      └── ServingRequestError       (client) the server refused the request itself: do not retry
+"""
+
+from fashion_pubsub.errors import FashionPubSubError
+
+
+class ServingError(FashionPubSubError):
+    """The model server refused a request or a model."""
+
+
+class ModelNotFoundError(ServingError):
+    """No such model, version or label."""
+
+
+class InvalidInputError(ServingError):
+    """The request body, shape, dtype or values are not acceptable."""
+
+
+class ModelNotReadyError(ServingError):
+    """The model is configured but no version is loaded yet."""
+
+
+class PayloadTooLargeError(ServingError):
+    """The request body is larger than the server accepts."""
+
+
+class ModelLoadError(ServingError):
+    """A version folder could not be loaded; the current version keeps serving."""
+
+
+class ServingUnavailableError(ServingError):
+    """Client side: the server is down, overloaded or failing; back off and retry."""
+
+
+class ServingRequestError(ServingError):
+    """Client side: the server rejected the request as invalid; retrying will not help."""
