@@ -118,8 +118,6 @@ class OnnxModel:
         Raises:
             InvalidInputError: a missing or unknown input, a wrong shape, or bad values.
         """
-        if len(inputs) == 1 and len(self.inputs) == 1:
-            inputs = {self.inputs[0].name: next(iter(inputs.values()))}
         expected = {spec.name for spec in self.inputs}
         if set(inputs) != expected:
             raise InvalidInputError(
