@@ -3,6 +3,7 @@ size limit, and the model repository, loaded and polled in the app's lifespan.""
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -63,6 +64,11 @@ def build_app(settings: ServerSettings) -> Starlette:
             threads=settings.rest_api_num_threads,
         )
         await repository.poll()
+        # Everything alive now (modules, sessions) lives as long as the server: moving it
+        # out of the collector's sight makes each collection cheap (measured: ~1/3 of
+        # the CPU time of a batch-1 JSON request went to collections before).
+        gc.collect()
+        gc.freeze()
         log_event(logger, "serving", models=",".join(repository.models), ready=repository.ready)
         task = asyncio.create_task(_poll_forever(repository, settings))
         try:
@@ -173,6 +179,9 @@ def serve(settings: ServerSettings) -> None:
     """Run the server with uvicorn until interrupted (uvloop and httptools when present)."""
     import uvicorn
 
+    # A JSON request allocates ~1,000 short-lived lists that reference counting frees
+    # anyway; a larger first generation stops the collector running every request.
+    gc.set_threshold(50_000, 20, 20)
     log_event(logger, "listening", host=settings.rest_api_host, port=settings.rest_api_port)
     uvicorn.run(
         build_app(settings),

@@ -3,6 +3,8 @@ run it, count it. tf_rest.py and oip_rest.py only translate HTTP to these calls.
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import anyio
@@ -14,6 +16,7 @@ from fashion_pubsub.serving.repository import ModelRepository
 from fashion_pubsub.serving.runtime import OnnxModel
 
 MAX_BATCH = 4096
+_first = itemgetter(0)
 # Below this many input values a thread hop costs more than the inference it frees
 # the event loop from (measured with bench/bench_server.py on the 28x28 model).
 _INLINE_VALUES = 16 * 784
@@ -108,7 +111,7 @@ def _as_array(name: str, value: Any) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return value
     try:
-        array = np.asarray(value)
+        array = _from_nested(value) if isinstance(value, list) else np.asarray(value)
     except (ValueError, TypeError) as exc:
         raise InvalidInputError(
             f"input {name!r} must be a rectangular array of numbers ({exc})"
@@ -118,3 +121,23 @@ def _as_array(name: str, value: Any) -> np.ndarray:
             f"input {name!r} must contain only numbers, not {array.dtype} values"
         )
     return array
+
+
+def _from_nested(value: list[Any]) -> np.ndarray:
+    """Nested JSON lists -> array, level by level with C-level map/chain: about twice as
+    fast as np.asarray on [N,28,28,1] images, whose innermost lists hold one pixel each.
+
+    Raises:
+        ValueError: the lists are ragged.
+        TypeError: lists and scalars are mixed on one level.
+    """
+    level: list[Any] = [value]
+    shape: list[int] = []
+    while level and type(level[0]) is list:
+        lengths = set(map(len, level))
+        if len(lengths) != 1:
+            raise ValueError(f"lists of different lengths {sorted(lengths)} on one level")
+        size = lengths.pop()
+        shape.append(size)
+        level = list(map(_first, level)) if size == 1 else list(chain.from_iterable(level))
+    return np.array(level).reshape(shape)

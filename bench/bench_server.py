@@ -1,0 +1,396 @@
+"""Model server benchmark: ours against kserve's, same ONNX model, same machine, one run.
+
+Measures, with wrk (a C load generator, so the client takes little CPU from the servers):
+  * batch-1 JSON: TF Serving predict `{"instances": [28x28x1 ints]}`, 8 connections, req/s;
+  * batch-64 binary V2: Open Inference Protocol with the binary tensor data extension,
+    uint8 [64,28,28] in, FP32 [64,10] out, images/s.
+
+Setup (once):
+    sudo apt-get install wrk
+    python -m venv .venv-kserve && .venv-kserve/bin/pip install kserve onnxruntime
+Run:
+    .venv/bin/python bench/bench_server.py            # the latest version in models/fashion-model
+    .venv/bin/python bench/bench_server.py --tiny-model   # before a trained model exists
+
+Writes bench/results/server.json and the "Model server" section of docs/benchmarks.md.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+NAME = "fashion-model"
+START = "<!-- model-server:start -->"
+END = "<!-- model-server:end -->"
+
+
+def main() -> None:
+    args = _parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: sudo apt-get install wrk")
+    with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
+        work = Path(tmp)
+        model_dir = _model_dir(args, work)
+        bodies = _write_bodies(work, _images(args.data_dir, 64))
+        results: dict[str, Any] = {
+            "model": str(model_dir),
+            "machine": _machine(),
+            "duration_seconds": args.duration,
+            "connections": args.connections,
+            "servers": {},
+        }
+        base = work / "models" / NAME
+        base.mkdir(parents=True)
+        os.symlink(model_dir, base / "1")
+        ours = [
+            sys.executable,
+            "-m",
+            "fashion_pubsub",
+            "serve",
+            "--model_base_path",
+            str(base),
+            "--rest_api_port",
+            "{port}",
+        ]
+        kserve = [
+            str(args.kserve_python),
+            str(ROOT / "bench" / "kserve_server.py"),
+            "--model_dir",
+            str(model_dir),
+            "--model_name",
+            NAME,
+            "--http_port",
+            "{port}",
+        ]
+        for label, command in (("fashion-pubsub", ours), ("kserve", kserve)):
+            results["servers"][label] = _measure(label, command, bodies, work, args)
+        results["goals"] = _goals(results["servers"])
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    _write_docs(args.docs, results)
+    print(json.dumps(results["servers"], indent=2))
+    print(json.dumps(results["goals"], indent=2))
+
+
+def _parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        help="a version folder with model.onnx "
+        "[default: the latest version in models/fashion-model]",
+    )
+    parser.add_argument(
+        "--tiny-model", action="store_true", help="benchmark the tests' small linear model instead"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=ROOT.parent / "shared" / "data" / "fashion-mnist",
+        help="Fashion-MNIST (random pixels if missing)",
+    )
+    parser.add_argument(
+        "--kserve-python", type=Path, default=ROOT / ".venv-kserve" / "bin" / "python"
+    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "server.json")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    return parser.parse_args()
+
+
+def _model_dir(args: argparse.Namespace, work: Path) -> Path:
+    if args.tiny_model:
+        sys.path.insert(0, str(ROOT))
+        from tests.serving.conftest import export_version
+
+        return export_version(work / "tiny", 1).resolve()
+    if args.model_dir is not None:
+        return args.model_dir.resolve()
+    base = ROOT / "models" / NAME
+    versions = sorted((int(p.name) for p in base.glob("*") if p.name.isdigit()), reverse=True)
+    for version in versions:
+        if (base / str(version) / "model.onnx").is_file():
+            return (base / str(version)).resolve()
+    sys.exit(f"no version with model.onnx under {base}; train one or pass --tiny-model")
+
+
+def _images(data_dir: Path, count: int) -> np.ndarray:
+    try:
+        from fashion_pubsub.data.dataset import load_split
+
+        return load_split(data_dir, "test").images[:count]
+    except Exception:  # the benchmark only needs pixels; random ones do if the data is absent
+        return np.random.default_rng(0).integers(0, 256, (count, 28, 28), dtype=np.uint8)
+
+
+def _write_bodies(work: Path, images: np.ndarray) -> dict[str, tuple[Path, dict[str, str]]]:
+    """Request bodies on disk for wrk: batch-1 TF JSON and batch-64 binary V2."""
+    json_body = orjson.dumps({"instances": images[:1].reshape(1, 28, 28, 1).tolist()})
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "images",
+                    "shape": list(images.shape),
+                    "datatype": "UINT8",
+                    "parameters": {"binary_data_size": images.nbytes},
+                }
+            ],
+            "outputs": [{"name": "probabilities", "parameters": {"binary_data": True}}],
+        }
+    )
+    (work / "batch1.json").write_bytes(json_body)
+    (work / "batch64.bin").write_bytes(header + images.tobytes())
+    return {
+        "json_batch1": (work / "batch1.json", {"Content-Type": "application/json"}),
+        "binary_v2_batch64": (
+            work / "batch64.bin",
+            {
+                "Content-Type": "application/octet-stream",
+                "Inference-Header-Content-Length": str(len(header)),
+            },
+        ),
+    }
+
+
+def _measure(
+    label: str,
+    command: list[str],
+    bodies: dict[str, tuple[Path, dict[str, str]]],
+    work: Path,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    port = _free_port()
+    with _running(
+        [part.replace("{port}", str(port)) for part in command], port, work / f"{label}.log"
+    ):
+        url = f"http://127.0.0.1:{port}"
+        runs = {
+            "json_batch1": _wrk(
+                f"{url}/v1/models/{NAME}:predict", *bodies["json_batch1"], work, args
+            ),
+            "binary_v2_batch64": _wrk(
+                f"{url}/v2/models/{NAME}/infer", *bodies["binary_v2_batch64"], work, args
+            ),
+        }
+    runs["binary_v2_batch64"]["images_per_second"] = round(
+        runs["binary_v2_batch64"]["requests_per_second"] * 64, 1
+    )
+    print(f"{label}: {runs}", file=sys.stderr)
+    return runs
+
+
+@contextlib.contextmanager
+def _running(command: list[str], port: int, log: Path) -> Iterator[None]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        try:
+            _wait_ready(f"http://127.0.0.1:{port}/v1/models/{NAME}", process, log)
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"server exited: {log.read_text()[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    sys.exit(f"server did not become ready: {log.read_text()[-2000:]}")
+
+
+def _wrk(
+    url: str, body: Path, headers: dict[str, str], work: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    script = work / f"{body.stem}.lua"
+    lines = [
+        'wrk.method = "POST"',
+        f'local f = io.open("{body}", "rb")',
+        'wrk.body = f:read("*all")',
+        "f:close()",
+    ]
+    lines += [f'wrk.headers["{key}"] = "{value}"' for key, value in headers.items()]
+    script.write_text("\n".join(lines) + "\n")
+    check = httpx.post(url, content=body.read_bytes(), headers=headers, timeout=10)
+    if check.status_code != 200:
+        sys.exit(f"{url} answered {check.status_code}: {check.text[:300]}")
+    base = ["wrk", "-t1", f"-c{args.connections}", "--latency", "-s", str(script)]
+    subprocess.run([*base, "-d2s", url], capture_output=True, check=True)  # warm-up
+    out = subprocess.run(
+        [*base, f"-d{args.duration}s", url], capture_output=True, text=True, check=True
+    ).stdout
+    return _parse_wrk(out)
+
+
+def _parse_wrk(out: str) -> dict[str, Any]:
+    def number(pattern: str) -> float:
+        match = re.search(pattern, out)
+        return float(match.group(1)) if match else 0.0
+
+    def millis(label: str) -> float:
+        match = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", out)
+        if not match:
+            return 0.0
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+        return round(float(match.group(1)) * scale, 3)
+
+    return {
+        "requests_per_second": number(r"Requests/sec:\s+([\d.]+)"),
+        "requests": int(number(r"(\d+) requests in")),
+        "non_2xx": int(number(r"Non-2xx or 3xx responses:\s+(\d+)")),
+        "socket_errors": "Socket errors" in out,
+        "latency_ms": {"p50": millis("50%"), "p90": millis("90%"), "p99": millis("99%")},
+    }
+
+
+def _goals(servers: dict[str, Any]) -> dict[str, Any]:
+    ours, theirs = servers["fashion-pubsub"], servers["kserve"]
+    ratio = ours["json_batch1"]["requests_per_second"] / max(
+        theirs["json_batch1"]["requests_per_second"], 1e-9
+    )
+    images = ours["binary_v2_batch64"]["images_per_second"]
+    return {
+        "json_batch1_vs_kserve": round(ratio, 2),
+        "json_batch1_goal_2x_met": ratio >= 2,
+        "binary_v2_batch64_images_per_second": images,
+        "binary_v2_goal_15000_met": images >= 15000,
+    }
+
+
+def _machine() -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = 0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        memory = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
+
+    def version(package: str) -> str:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return "absent"
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": memory,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "onnxruntime": version("onnxruntime"),
+        "uvicorn": version("uvicorn"),
+        "starlette": version("starlette"),
+        "kserve": _kserve_version(),
+        "load_generator": subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+        .stdout.split("\n")[0]
+        .strip(),
+    }
+
+
+def _kserve_version() -> str:
+    python = ROOT / ".venv-kserve" / "bin" / "python"
+    result = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m;print(m.version('kserve'))"],
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout.strip() or "absent"
+
+
+def _write_docs(path: Path, results: dict[str, Any]) -> None:
+    section = _section(results)
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if START in text and END in text:
+        text = text[: text.index(START)] + section + text[text.index(END) + len(END) :]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def _section(results: dict[str, Any]) -> str:
+    ours, theirs = results["servers"]["fashion-pubsub"], results["servers"]["kserve"]
+    machine, goals = results["machine"], results["goals"]
+
+    def row(name: str, data: dict[str, Any]) -> str:
+        one, many = data["json_batch1"], data["binary_v2_batch64"]
+        return (
+            f"| {name} | {one['requests_per_second']:,.0f} | {one['latency_ms']['p50']} / "
+            f"{one['latency_ms']['p99']} | {many['images_per_second']:,.0f} | "
+            f"{many['latency_ms']['p50']} / {many['latency_ms']['p99']} | "
+            f"{one['non_2xx'] + many['non_2xx']} |"
+        )
+
+    return "\n".join(
+        [
+            START,
+            "## Model server",
+            "",
+            f"Measured by `bench/bench_server.py` on {time.strftime('%Y-%m-%d')}: our server "
+            f"(`fashion-pubsub serve`) and kserve {machine['kserve']} (`bench/kserve_server.py`, "
+            "its own virtual environment), one after the other, on the same ONNX model "
+            f"(`{Path(results['model']).name}` of `{Path(results['model']).parent.name}`), "
+            f"{results['connections']} connections, {results['duration_seconds']} s per figure "
+            "after a 2 s warm-up, load from wrk on the same machine.",
+            "",
+            "| server | batch-1 JSON req/s | p50 / p99 ms | batch-64 binary V2 img/s | "
+            "p50 / p99 ms | non-2xx |",
+            "|---|---:|---:|---:|---:|---:|",
+            row("fashion-pubsub", ours),
+            row("kserve", theirs),
+            "",
+            f"- batch-1 JSON: {goals['json_batch1_vs_kserve']}x kserve (goal 2x: "
+            f"{'met' if goals['json_batch1_goal_2x_met'] else 'not met'}).",
+            f"- batch-64 binary V2: {goals['binary_v2_batch64_images_per_second']:,.0f} img/s "
+            f"(goal 15,000: {'met' if goals['binary_v2_goal_15000_met'] else 'not met'}).",
+            f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB, "
+            f"{machine['os']}, Python {machine['python']}, ONNX Runtime {machine['onnxruntime']}, "
+            f"uvicorn {machine['uvicorn']}, Starlette {machine['starlette']}, "
+            f"{machine['load_generator']}.",
+            "- Raw figures: `bench/results/server.json`. Rerun: `.venv/bin/python "
+            "bench/bench_server.py`.",
+            END,
+        ]
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+if __name__ == "__main__":
+    main()
