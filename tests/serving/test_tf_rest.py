@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import orjson
 import pytest
 
 from fashion_pubsub.serving.app import build_app
@@ -224,3 +225,30 @@ async def test_metrics_count_requests_by_model_version_protocol_status(
     assert 'fashion_serving_batch_size_sum{model="fashion-model"} 2.0' in text
     assert 'fashion_serving_loaded_versions{model="fashion-model"} 1.0' in text
     assert "fashion_serving_request_latency_seconds_bucket" in text
+
+
+async def test_repeated_shapes_take_the_fast_path_with_the_same_answers_and_checks(
+    client: httpx.AsyncClient,
+) -> None:
+    """The second body of a shape is parsed without nested lists; results and 400s must
+    not change."""
+    answers = []
+    for seed in (1, 2, 3):
+        images = _images(2, seed)
+        response = await client.post(PREDICT, content=orjson.dumps({"instances": images.tolist()}))
+        answers.append(response.json()["predictions"])
+        np.testing.assert_allclose(answers[-1], expected_probabilities(1, images), atol=1e-5)
+    template = orjson.dumps({"instances": _images(2).tolist()})
+    first = template.index(b"[[[[") + 4
+    for bad, fragment in (
+        (b"999", "0..255"),
+        (b"-1", "0..255"),
+        (b'"x"', "numbers"),
+        (b"1.2.3", "JSON"),
+        (b"", "rectangular"),
+    ):
+        end = template.index(b"]", first)
+        body = template[:first] + bad + template[end:]
+        response = await client.post(PREDICT, content=body)
+        assert response.status_code == 400, bad
+        assert fragment in response.json()["error"]

@@ -24,6 +24,7 @@ from fashion_pubsub.serving.errors import (
     ModelNotReadyError,
     PayloadTooLargeError,
 )
+from fashion_pubsub.serving.fast_json import InstancesParser
 from fashion_pubsub.serving.http_io import json_response
 from fashion_pubsub.serving.metrics import ServerMetrics
 from fashion_pubsub.serving.model_config import model_configs
@@ -72,7 +73,12 @@ def build_app(settings: ServerSettings) -> Starlette:
         log_event(logger, "serving", models=",".join(repository.models), ready=repository.ready)
         task = asyncio.create_task(_poll_forever(repository, settings))
         try:
-            yield {"plane": plane, "metrics": metrics, "limit": settings.max_body_bytes}
+            yield {
+                "plane": plane,
+                "metrics": metrics,
+                "limit": settings.max_body_bytes,
+                "instances_parser": InstancesParser(),
+            }
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

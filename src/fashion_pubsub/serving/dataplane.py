@@ -90,7 +90,7 @@ class DataPlane:
 
     async def infer(self, name: str, model: OnnxModel, inputs: Mapping[str, Any]) -> InferResult:
         """Validate and convert `inputs` (arrays or nested lists by input name) and run."""
-        arrays = {key: _as_array(key, value) for key, value in inputs.items()}
+        arrays = {key: as_array(key, value) for key, value in inputs.items()}
         prepared = model.prepare_inputs(arrays)
         batch = len(next(iter(prepared.values())))
         if batch > self._max_batch:
@@ -107,7 +107,12 @@ class DataPlane:
         return InferResult(model, outputs)
 
 
-def _as_array(name: str, value: Any) -> np.ndarray:
+def as_array(name: str, value: Any) -> np.ndarray:
+    """`value` (an array or nested lists from JSON) as a numeric array.
+
+    Raises:
+        InvalidInputError: ragged lists or values that are not numbers.
+    """
     if isinstance(value, np.ndarray):
         return value
     try:

@@ -97,7 +97,7 @@ def read_model_config_file(path: Path) -> list[ModelConfig]:
         tree = orjson.loads(text) if text.lstrip().startswith("{") else _parse_text_proto(text)
         configs = _as_list(tree["model_config_list"]["config"])
         return [_model_config(entry, path.parent) for entry in configs]
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
         raise ConfigurationError(
             f"model config file {path} is not a ModelServerConfig "
             f"({exc!r}); see docs/serving.md for the format"
@@ -158,6 +158,7 @@ def _message(tokens: list[str], pos: int) -> tuple[dict[str, Any], int]:
         pos += 1
         if tokens[pos] == ":":
             pos += 1
+        value: Any
         if tokens[pos] == "{":
             value, pos = _message(tokens, pos + 1)
             pos += 1  # the closing brace

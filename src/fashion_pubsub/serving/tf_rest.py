@@ -9,8 +9,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fashion_pubsub.serving.dataplane import DataPlane
+from fashion_pubsub.serving.dataplane import DataPlane, as_array
 from fashion_pubsub.serving.errors import InvalidInputError, ModelNotFoundError
+from fashion_pubsub.serving.fast_json import InstancesParser
 from fashion_pubsub.serving.http_io import json_response, read_body
 from fashion_pubsub.serving.runtime import OnnxModel, TensorSpec
 
@@ -67,7 +68,8 @@ async def handle(
     if request.method == "POST" and path.verb == "predict" and not path.metadata:
         model = plane.model(path.name, path.version, path.label)
         body = await read_body(request, limit)
-        return json_response(await predict(plane, path.name, model, body)), model
+        parser = getattr(request.state, "instances_parser", None)
+        return json_response(await predict(plane, path.name, model, body, parser)), model
     if path.verb in ("classify", "regress"):
         raise InvalidInputError(
             f"{path.verb} needs a {path.verb} signature; this model has "
@@ -115,19 +117,40 @@ def metadata(name: str, model: OnnxModel) -> dict[str, Any]:
     }
 
 
-async def predict(plane: DataPlane, name: str, model: OnnxModel, body: bytes) -> dict[str, Any]:
-    """Row format answers {"predictions": ...}, columnar format {"outputs": ...}."""
+async def predict(
+    plane: DataPlane,
+    name: str,
+    model: OnnxModel,
+    body: bytes,
+    parser: InstancesParser | None = None,
+) -> dict[str, Any]:
+    """Row format answers {"predictions": ...}, columnar format {"outputs": ...}.
+
+    Args:
+        parser: the fast path for plain {"instances": [...]} bodies, if any.
+    """
+    names = [s.name for s in model.inputs]
+    skeleton = None
+    if parser is not None and len(names) == 1:
+        fast, skeleton = parser.parse(body)
+        if fast is not None:
+            result = await plane.infer(name, model, {names[0]: fast})
+            return {"predictions": _row_outputs(result.outputs)}
     request = _parse(body)
     signature = request.get("signature_name") or SIGNATURE
     if signature != SIGNATURE:
         raise InvalidInputError(f"signature {signature!r} not found; this model has {SIGNATURE!r}")
-    names = [s.name for s in model.inputs]
     if "instances" in request and "inputs" in request:
         raise InvalidInputError(
             'send either "instances" (row format) or "inputs" (columnar), not both'
         )
     if "instances" in request:
-        result = await plane.infer(name, model, _rows(request["instances"], names))
+        rows = _rows(request["instances"], names)
+        if len(rows) == 1:
+            rows = {key: as_array(key, value) for key, value in rows.items()}
+        result = await plane.infer(name, model, rows)
+        if parser is not None and skeleton is not None and set(request) == {"instances"}:
+            parser.learn(skeleton, rows[names[0]])
         return {"predictions": _row_outputs(result.outputs)}
     if "inputs" in request:
         inputs = request["inputs"]
