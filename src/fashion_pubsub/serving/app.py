@@ -63,6 +63,9 @@ def build_app(settings: ServerSettings) -> Starlette:
             repository,
             on_batch=lambda name, _version, size: metrics.batch_size.labels(name).observe(size),
             threads=settings.rest_api_num_threads,
+            batching=(settings.max_batch_size, settings.batch_timeout_micros / 1e6)
+            if settings.enable_batching
+            else None,
         )
         await repository.poll()
         # Everything alive now (modules, sessions) lives as long as the server: moving it

@@ -1,6 +1,7 @@
 """Protocol-neutral inference: pick the model version, check and convert the input,
 run it, count it. tf_rest.py and oip_rest.py only translate HTTP to these calls."""
 
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import chain
@@ -11,6 +12,7 @@ import anyio
 import anyio.to_thread
 import numpy as np
 
+from fashion_pubsub.serving.batching import Batcher
 from fashion_pubsub.serving.errors import InvalidInputError, ModelNotFoundError
 from fashion_pubsub.serving.repository import ModelRepository
 from fashion_pubsub.serving.runtime import OnnxModel
@@ -55,8 +57,11 @@ class DataPlane:
         max_batch: int = MAX_BATCH,
         on_batch: Callable[[str, int, int], None] | None = None,
         threads: int = 4,
+        batching: tuple[int, float] | None = None,
     ) -> None:
         self.repository = repository
+        self._batching = batching
+        self._batchers: weakref.WeakKeyDictionary[OnnxModel, Batcher] = weakref.WeakKeyDictionary()
         self._max_batch = max_batch
         self._on_batch = on_batch
         self._limiter = anyio.CapacityLimiter(threads)
@@ -98,13 +103,22 @@ class DataPlane:
                 f"batch of {batch} is over the limit of {self._max_batch}; split it"
             )
         values = sum(a.size for a in prepared.values())
-        if values <= _INLINE_VALUES:
+        if self._batching is not None:
+            outputs = await self._batcher(model).predict(prepared)
+        elif values <= _INLINE_VALUES:
             outputs = model.predict(prepared)
         else:
             outputs = await anyio.to_thread.run_sync(model.predict, prepared, limiter=self._limiter)
         if self._on_batch is not None:
             self._on_batch(name, model.version, batch)
         return InferResult(model, outputs)
+
+    def _batcher(self, model: OnnxModel) -> Batcher:
+        batcher = self._batchers.get(model)
+        if batcher is None:
+            assert self._batching is not None
+            batcher = self._batchers[model] = Batcher(model, *self._batching)
+        return batcher
 
 
 def as_array(name: str, value: Any) -> np.ndarray:

@@ -1,0 +1,86 @@
+"""Optional server-side dynamic batching (`--enable_batching`).
+
+Requests for one model version queue up while the previous batch runs in a worker
+thread; when it finishes, everything queued (up to --max_batch_size images) runs as one
+inference and each request gets its own rows back. A batch waits at most
+--batch_timeout_micros for company before it starts.
+"""
+
+import asyncio
+from dataclasses import dataclass, field
+
+import anyio.to_thread
+import numpy as np
+
+from fashion_pubsub.serving.runtime import OnnxModel
+
+Tensors = dict[str, np.ndarray]
+
+
+@dataclass
+class _Pending:
+    inputs: Tensors
+    rows: int
+    done: asyncio.Future[Tensors] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class Batcher:
+    """Merges concurrent inferences on one model version.
+
+    Args:
+        model: the model version.
+        max_batch_size: most rows per merged inference.
+        timeout_seconds: longest wait for a batch to fill.
+    """
+
+    def __init__(self, model: OnnxModel, max_batch_size: int, timeout_seconds: float) -> None:
+        self._model = model
+        self._max_rows = max_batch_size
+        self._timeout = timeout_seconds
+        self._queue: list[_Pending] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    async def predict(self, inputs: Tensors) -> Tensors:
+        """Outputs for `inputs` (prepared tensors), computed together with others."""
+        pending = _Pending(inputs, len(next(iter(inputs.values()))))
+        self._queue.append(pending)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain())
+        return await pending.done
+
+    async def _drain(self) -> None:
+        while self._queue:
+            if self._timeout > 0 and self._rows_queued() < self._max_rows:
+                await asyncio.sleep(self._timeout)
+            batch = self._take()
+            try:
+                merged = {
+                    name: np.concatenate([p.inputs[name] for p in batch])
+                    for name in batch[0].inputs
+                }
+                outputs = await anyio.to_thread.run_sync(self._model.predict, merged)
+            except Exception as exc:  # each waiting request gets the failure
+                for pending in batch:
+                    if not pending.done.done():
+                        pending.done.set_exception(exc)
+                continue
+            start = 0
+            for pending in batch:
+                end = start + pending.rows
+                if not pending.done.done():
+                    pending.done.set_result({k: v[start:end] for k, v in outputs.items()})
+                start = end
+
+    def _rows_queued(self) -> int:
+        return sum(p.rows for p in self._queue)
+
+    def _take(self) -> list[_Pending]:
+        batch: list[_Pending] = []
+        rows = 0
+        while self._queue and (not batch or rows + self._queue[0].rows <= self._max_rows):
+            pending = self._queue.pop(0)
+            batch.append(pending)
+            rows += pending.rows
+        return batch
