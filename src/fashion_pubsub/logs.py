@@ -30,6 +30,8 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # One line per request from the HTTP client would drown the pipeline's own events.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:

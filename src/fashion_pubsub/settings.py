@@ -126,6 +126,34 @@ class ServerSettings(BaseSettings):
     batch_timeout_micros: int = Field(default=500, ge=0)
 
 
+class PublisherSettings(BaseSettings):
+    """`fashion-pubsub publish`: the folders and how files are batched."""
+
+    model_config = _config("FASHION_PUBSUB_PUBLISHER_")
+    input_dir: Path = Path("workdir/input-images")
+    published_dir: Path = Path("workdir/published-images")
+    rejected_dir: Path = Path("workdir/rejected")
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    max_wait_seconds: float = Field(default=0.02, ge=0)
+    max_image_bytes: int = Field(default=1_000_000, ge=1)
+
+
+class SubscriberSettings(BaseSettings):
+    """`fashion-pubsub subscribe`: output folder, model server, batching, patience."""
+
+    model_config = _config("FASHION_PUBSUB_SUBSCRIBER_")
+    output_dir: Path = Path("workdir/predicted-images")
+    url: str = "http://localhost:8501/v1/models/fashion-model:predict"
+    results: Path | None = None
+    batch_size: int = Field(default=256, ge=1, le=4096)
+    max_wait_seconds: float = Field(default=0.02, ge=0)
+    hold_seconds: float = Field(default=60.0, gt=0)
+    max_backoff_seconds: float = Field(default=5.0, gt=0)
+
+    def results_path(self) -> Path:
+        return self.results or self.output_dir / "results.jsonl"
+
+
 def read_properties(path: Path) -> dict[str, str]:
     """Read a Java-style `key=value` properties file (also accepts an INI [section])."""
     values: dict[str, str] = {}

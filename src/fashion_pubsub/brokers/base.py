@@ -105,6 +105,11 @@ class Consumer(ABC):
         """Give messages back for redelivery as soon as possible."""
 
     @abstractmethod
+    def extend(self, messages: Sequence[Message]) -> None:
+        """Keep holding `messages` a while longer (Pub/Sub: push their ack deadline out).
+        Kafka needs nothing: a member keeps what it polled until it acks or seeks."""
+
+    @abstractmethod
     def close(self) -> None:
         """Leave the group/subscription cleanly; unacknowledged messages are redelivered."""
 

@@ -223,6 +223,9 @@ class KafkaConsumer(Consumer):
                     error=exc,
                 )
 
+    def extend(self, messages: Sequence[Message]) -> None:
+        """Nothing to do: a group member keeps what it polled until it acks or seeks."""
+
     def _commit(self, asynchronous: bool, only: set[tuple[str, int]] | None = None) -> None:
         offsets = []
         for (topic, partition), state in self._partitions.items():

@@ -193,6 +193,7 @@ class PubSubConsumer(Consumer):
         self._client = pubsub_v1.SubscriberClient(**_transport_kwargs(settings, "subscriber"))
         self._path = self._client.subscription_path(settings.project_id, topics.subscription)
         self._unavailable = unavailable
+        self._ack_deadline = settings.ack_deadline_seconds
 
     def receive(self, max_messages: int, timeout: float) -> list[Message]:
         try:
@@ -234,6 +235,14 @@ class PubSubConsumer(Consumer):
                 subscription=self._path,
                 ack_ids=[m.handle for m in messages],
                 ack_deadline_seconds=0,
+            )
+
+    def extend(self, messages: Sequence[Message]) -> None:
+        if messages:
+            self._client.modify_ack_deadline(
+                subscription=self._path,
+                ack_ids=[m.handle for m in messages],
+                ack_deadline_seconds=self._ack_deadline,
             )
 
     def close(self) -> None:

@@ -1,0 +1,153 @@
+"""`fashion-pubsub bench`: the pipeline against the old design's data path, same machine,
+same model, same run. Writes JSON and a markdown table."""
+
+import logging
+import platform
+import time
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fashion_pubsub.demo.feeder import ImageFeeder
+from fashion_pubsub.demo.results import ResultsTail
+from fashion_pubsub.demo.runner import RunPlan, RunTimeoutError, broker_for, run_pipeline
+from fashion_pubsub.demo.stack import Stack
+from fashion_pubsub.demo.summary import Summary, summarize
+from fashion_pubsub.infra import kafka, pubsub_emulator
+from fashion_pubsub.logs import log_event
+from fashion_pubsub.settings import BrokerName, TopicSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """Args:
+    base: the run settings shared by every measurement (run_dir is a parent folder).
+    brokers: which brokers to measure.
+    images: images for the full-speed run of the pipeline.
+    baseline_images: images for the old path (it is slow; its rate does not need 10,000).
+    paced_images: images for the latency run at half the maximum rate.
+    """
+
+    base: RunPlan
+    brokers: tuple[BrokerName, ...]
+    images: int
+    baseline_images: int
+    paced_images: int
+
+
+def run_bench(plan: BenchPlan) -> dict[str, Any]:
+    """Measure each broker: full speed, half speed (latency), and the old path."""
+    figures: dict[str, Any] = {"machine": machine(), "started": time.time(), "brokers": {}}
+    for broker in plan.brokers:
+        figures["brokers"][broker] = _bench_broker(plan, broker)
+    return figures
+
+
+def _bench_broker(plan: BenchPlan, broker: BrokerName) -> dict[str, Any]:
+    root = plan.base.run_dir / broker
+    fast = _unique(replace(plan.base, broker=broker, images=plan.images, run_dir=root / "max"))
+    full = run_pipeline(fast).summary
+    log_event(logger, "bench_max", broker=broker, images_per_second=full.images_per_second)
+    half = max(full.images_per_second / 2, 1.0)
+    paced_count = min(plan.paced_images, plan.images)
+    paced = run_pipeline(_unique(replace(
+        fast, images=paced_count, rate=half, run_dir=root / "half-rate"))).summary
+    baseline = run_baseline(_unique(replace(
+        fast, images=plan.baseline_images, run_dir=root / "baseline")))
+    return {
+        "pipeline": full.as_dict(),
+        "half_rate": {"target_images_per_second": round(half, 1), **paced.as_dict()},
+        "baseline": baseline.as_dict(),
+        "speedup": round(full.images_per_second / max(baseline.images_per_second, 1e-9), 1),
+    }
+
+
+def _unique(plan: RunPlan) -> RunPlan:
+    """Fresh topic, subscription and group names so measurements never share a backlog."""
+    suffix = uuid.uuid4().hex[:8]
+    topics = TopicSettings(
+        input_topic=f"bench-input-{suffix}",
+        predictions_topic=f"bench-predictions-{suffix}",
+        dead_letter_topic=f"bench-dead-letter-{suffix}",
+        subscription=f"bench-input-{suffix}-subscribers",
+        consumer_group=f"bench-{suffix}",
+    )
+    return replace(plan, topics=topics)
+
+
+def run_baseline(plan: RunPlan) -> Summary:
+    """The old data path on the same broker and model server (see demo/baseline.py)."""
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    with Stack(plan.infra, plan.folder("logs")) as stack:
+        stack.ensure_broker(plan.broker)
+        stack.ensure_model_server(plan.status_url, plan.model_base_path, plan.server_port)
+        broker_for(plan, partitions=1).ensure_topics()
+        ImageFeeder(plan.data_dir, plan.folder("input-images"), plan.first_index,
+                    plan.images).write_all()
+        common = ["--broker", plan.broker, "--topic", plan.topics.input_topic,
+                  "--count", str(plan.images),
+                  "--bootstrap", kafka.address(plan.infra)]
+        env = {"PUBSUB_EMULATOR_HOST": pubsub_emulator.address(plan.infra)}
+        output = plan.folder("predicted-images")
+        stack.spawn("baseline-subscriber", ["subscribe", *common, "--url", plan.predict_url,
+                    "--output", str(output), "--subscription", plan.topics.subscription],
+                    env, module="fashion_pubsub.demo.baseline")
+        stack.spawn("baseline-publisher", ["publish", *common, "--input",
+                    str(plan.folder("input-images")), "--published",
+                    str(plan.folder("published-images"))],
+                    env, module="fashion_pubsub.demo.baseline")
+        tail = ResultsTail([output / "results.jsonl"])
+        deadline = time.monotonic() + plan.timeout_seconds
+        while len(tail.outcomes) < plan.images:
+            if time.monotonic() > deadline:
+                raise RunTimeoutError(f"baseline: {len(tail.outcomes)} of {plan.images} done")
+            stack.check_alive("baseline-subscriber")
+            time.sleep(0.2)
+            tail.poll()
+    outcomes = list(tail.outcomes.values())
+    first_seen = min(o.finished_at - o.latency_ms / 1000 for o in outcomes)
+    return summarize(outcomes, first_seen)
+
+
+def machine() -> dict[str, Any]:
+    import os
+
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def write_outputs(figures: dict[str, Any], json_path: Path) -> str:
+    """Write the JSON figures and return (and write beside it) the markdown table."""
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
+    markdown = markdown_table(figures)
+    json_path.with_suffix(".md").write_text(markdown)
+    return markdown
+
+
+def markdown_table(figures: dict[str, Any]) -> str:
+    lines = [
+        "| broker | path | images | images/s | p50 ms | p95 ms | p99 ms | accuracy |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for broker, runs in figures["brokers"].items():
+        for name in ("pipeline", "half_rate", "baseline"):
+            run = runs[name]
+            latency = run["latency_ms"]
+            accuracy = "n/a" if run["accuracy"] is None else f"{run['accuracy']:.4f}"
+            lines.append(
+                f"| {broker} | {name} | {run['images']} | {run['images_per_second']:,.0f} | "
+                f"{latency['p50']:.0f} | {latency['p95']:.0f} | {latency['p99']:.0f} | "
+                f"{accuracy} |"
+            )
+        lines.append(f"| {broker} | **speed-up** | | **{runs['speedup']}×** | | | | |")
+    return "\n".join(lines) + "\n"

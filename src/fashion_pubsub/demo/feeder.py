@@ -1,0 +1,51 @@
+"""Dropping test images into the input folder: all at once, or at a steady rate."""
+
+import threading
+import time
+from pathlib import Path
+
+from fashion_pubsub.data.convert import png_bytes, write_atomically
+from fashion_pubsub.data.dataset import load_split
+from fashion_pubsub.errors import ConfigurationError
+
+
+class ImageFeeder:
+    """Writes test images `first..first+count-1` as `<index>.png`, each atomically.
+
+    Args:
+        data_dir: the Fashion-MNIST files.
+        folder: the publisher's input folder.
+        first: index of the first test image.
+        count: how many images.
+    """
+
+    def __init__(self, data_dir: Path, folder: Path, first: int, count: int) -> None:
+        test = load_split(data_dir, "test")
+        if not 0 < count <= len(test.images) - first:
+            raise ConfigurationError(
+                f"--images must be between 1 and {len(test.images) - first}, got {count}"
+            )
+        self._pngs = [
+            (f"{i}.png", png_bytes(test.images[i], int(test.labels[i])))
+            for i in range(first, first + count)
+        ]
+        self._folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self._thread: threading.Thread | None = None
+
+    def write_all(self) -> None:
+        for name, data in self._pngs:
+            write_atomically(self._folder / name, data)
+
+    def start_paced(self, per_second: float) -> None:
+        """Write images in the background at `per_second`, on a fixed schedule."""
+        self._thread = threading.Thread(target=self._paced, args=(per_second,), daemon=True)
+        self._thread.start()
+
+    def _paced(self, per_second: float) -> None:
+        start = time.monotonic()
+        for i, (name, data) in enumerate(self._pngs):
+            delay = start + i / per_second - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            write_atomically(self._folder / name, data)

@@ -1,0 +1,177 @@
+"""One run of the whole pipeline: services, topics, images in, results out, summary, report.
+
+`demo` and `bench` both use it. The publisher and subscriber run as their own
+processes (`fashion-pubsub publish` / `subscribe`), as a user would run them.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fashion_pubsub.brokers.base import Broker
+from fashion_pubsub.brokers.factory import create_broker
+from fashion_pubsub.demo.feeder import ImageFeeder
+from fashion_pubsub.demo.live import Counts, LiveView, count_files
+from fashion_pubsub.demo.results import ResultsTail
+from fashion_pubsub.demo.stack import Stack
+from fashion_pubsub.demo.summary import Outcome, Summary, summarize
+from fashion_pubsub.errors import FashionPubSubError
+from fashion_pubsub.infra import kafka, pubsub_emulator
+from fashion_pubsub.logs import log_event
+from fashion_pubsub.settings import (
+    AppSettings,
+    BrokerName,
+    InfraSettings,
+    KafkaSettings,
+    PubSubSettings,
+    TopicSettings,
+)
+
+logger = logging.getLogger(__name__)
+_SETTLE_SECONDS = 4.0
+
+
+class RunTimeoutError(FashionPubSubError):
+    """Not every image had a result before the run's time limit."""
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What to run.
+
+    Args:
+        broker: which broker carries the images.
+        images: how many test images (from index `first_index`).
+        data_dir: the Fashion-MNIST files.
+        run_dir: this run's folder (inputs, outputs, results, logs, report).
+        model_base_path: the model repository the server loads.
+        server_port: where the model server listens (started if nothing answers there).
+        infra: the local broker's settings.
+        subscribers: how many subscriber processes share the work.
+        timeout_seconds: give up when not every image has a result by then.
+        live: show the live progress table.
+        first_index: index of the first test image.
+        rate: drop images into the input folder at this many per second while the
+            pipeline runs; None drops them all before it starts (a burst).
+    """
+
+    broker: BrokerName
+    images: int
+    data_dir: Path
+    run_dir: Path
+    model_base_path: Path
+    server_port: int
+    infra: InfraSettings
+    topics: TopicSettings = field(default_factory=TopicSettings)
+    subscribers: int = 1
+    timeout_seconds: float = 600.0
+    live: bool = False
+    first_index: int = 0
+    rate: float | None = None
+
+    @property
+    def predict_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}/v1/models/fashion-model:predict"
+
+    @property
+    def status_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}/v1/models/fashion-model"
+
+    def folder(self, name: str) -> Path:
+        return self.run_dir / name
+
+
+@dataclass(frozen=True)
+class RunResult:
+    summary: Summary
+    outcomes: list[Outcome]
+    started: list[str]
+
+
+def run_pipeline(plan: RunPlan) -> RunResult:
+    """Run the pipeline on `plan.images` test images and return what came out."""
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    with Stack(plan.infra, plan.folder("logs")) as stack:
+        stack.ensure_broker(plan.broker)
+        stack.ensure_model_server(plan.status_url, plan.model_base_path, plan.server_port)
+        env = _pipeline_env(plan)
+        broker_for(plan).ensure_topics()
+        feeder = ImageFeeder(plan.data_dir, plan.folder("input-images"), plan.first_index,
+                             plan.images)
+        if plan.rate is None:
+            feeder.write_all()
+        results = [plan.folder(f"results-{i}.jsonl") for i in range(plan.subscribers)]
+        for i, path in enumerate(results):
+            stack.spawn(f"subscriber-{i}", _subscribe_args(plan, path), env)
+        stack.spawn("publisher", _publish_args(plan), env)
+        if plan.rate is not None:
+            time.sleep(_SETTLE_SECONDS)  # let subscribers join before the clock starts
+            feeder.start_paced(plan.rate)
+        sources = {f"{i}.png" for i in range(plan.first_index, plan.first_index + plan.images)}
+        tail = _wait_for_results(plan, stack, ResultsTail(results, sources))
+        started = list(stack.started)
+    outcomes = list(tail.outcomes.values())
+    first_seen = min((o.finished_at - o.latency_ms / 1000 for o in outcomes), default=0.0)
+    summary = summarize(outcomes, first_seen, rejected=count_files(plan.folder("rejected")))
+    return RunResult(summary, outcomes, started)
+
+
+def broker_for(plan: RunPlan, partitions: int | None = None) -> Broker:
+    """The broker a run uses, reached at the local service's address."""
+    kafka_settings = KafkaSettings(bootstrap=kafka.address(plan.infra))
+    if partitions is not None:
+        kafka_settings = kafka_settings.model_copy(update={"partitions": partitions})
+    return create_broker(
+        AppSettings(broker=plan.broker),
+        kafka_settings,
+        PubSubSettings(emulator_host=pubsub_emulator.address(plan.infra)),
+        plan.topics,
+    )
+
+
+def _pipeline_env(plan: RunPlan) -> dict[str, str]:
+    return {
+        "ML_APP_BROKER": plan.broker,
+        "FASHION_PUBSUB_KAFKA_BOOTSTRAP": kafka.address(plan.infra),
+        "PUBSUB_EMULATOR_HOST": pubsub_emulator.address(plan.infra),
+        "FASHION_PUBSUB_INPUT_TOPIC": plan.topics.input_topic,
+        "FASHION_PUBSUB_PREDICTIONS_TOPIC": plan.topics.predictions_topic,
+        "FASHION_PUBSUB_DEAD_LETTER_TOPIC": plan.topics.dead_letter_topic,
+        "FASHION_PUBSUB_SUBSCRIPTION": plan.topics.subscription,
+        "FASHION_PUBSUB_CONSUMER_GROUP": plan.topics.consumer_group,
+    }
+
+
+def _subscribe_args(plan: RunPlan, results: Path) -> list[str]:
+    return ["subscribe", "--output", str(plan.folder("predicted-images")),
+            "--url", plan.predict_url, "--results", str(results)]
+
+
+def _publish_args(plan: RunPlan) -> list[str]:
+    return ["publish", "--input", str(plan.folder("input-images")),
+            "--published", str(plan.folder("published-images")),
+            "--rejected", str(plan.folder("rejected"))]
+
+
+def _wait_for_results(plan: RunPlan, stack: Stack, tail: ResultsTail) -> ResultsTail:
+    counts = Counts(expected=plan.images, started=time.monotonic())
+    deadline = counts.started + plan.timeout_seconds
+    with LiveView(f"{plan.broker}: {plan.images} images", plan.live) as view:
+        while not counts.done:
+            time.sleep(0.2)
+            tail.poll()
+            counts.predicted = len(tail.outcomes)
+            counts.published = count_files(plan.folder("published-images"))
+            counts.rejected = count_files(plan.folder("rejected"))
+            view.update(counts)
+            for name in stack.started:
+                if name.startswith(("publisher", "subscriber")):
+                    stack.check_alive(name)
+            if time.monotonic() > deadline:
+                raise RunTimeoutError(
+                    f"only {counts.predicted} of {plan.images} images had results after "
+                    f"{plan.timeout_seconds:.0f}s; see the logs in {plan.folder('logs')}"
+                )
+    log_event(logger, "run_complete", images=counts.predicted, rejected=counts.rejected)
+    return tail

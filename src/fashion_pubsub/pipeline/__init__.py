@@ -1,0 +1,1 @@
+"""Publisher and subscriber: files -> broker -> model server -> results."""

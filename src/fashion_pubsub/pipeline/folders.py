@@ -1,0 +1,30 @@
+"""Moving files without ever overwriting one: `name`, else `name-1`, `name-2`, ..."""
+
+import os
+from pathlib import Path
+
+
+def move_unique(path: Path, folder: Path) -> Path:
+    """Move `path` into `folder` under its name, or a numbered variant if that is taken."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for candidate in _candidates(folder, path.name):
+        try:
+            os.link(path, candidate)  # fails if the name exists: no overwrite, even in a race
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links (other file system): rename after an existence check
+            if candidate.exists():
+                continue
+            os.replace(path, candidate)
+            return candidate
+        path.unlink()
+        return candidate
+    raise FileExistsError(f"no free name for {path.name} in {folder}")
+
+
+def _candidates(folder: Path, name: str) -> list[Path]:
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        stem, suffix = name, ""
+    extension = f".{suffix}" if suffix else ""
+    return [folder / name] + [folder / f"{stem}-{i}{extension}" for i in range(1, 10_000)]

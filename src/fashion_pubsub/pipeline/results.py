@@ -1,0 +1,77 @@
+"""The append-only results log (JSON lines) and the index of images already done.
+
+Every subscriber appends whole lines with one write each batch. At start a torn
+last line (a process killed mid-write) is cut off. The index follows every
+`results*.jsonl` in the log's folder incrementally, so subscribers sharing a
+folder see each other's results and a redelivered image gets no second record.
+"""
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+PATTERN = "results*.jsonl"
+
+
+class ResultsLog:
+    """Appends records to one JSONL file.
+
+    Args:
+        path: the log; created if missing, its torn last line (if any) removed.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _cut_torn_tail(path)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def append(self, records: Iterable[dict[str, Any]]) -> None:
+        data = b"".join(orjson.dumps(r) + b"\n" for r in records)
+        if data:
+            os.write(self._fd, data)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class DoneIndex:
+    """Image ids that have a result in any results log of a folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._offsets: dict[Path, int] = {}
+        self.done: set[str] = set()
+
+    def refresh(self) -> set[str]:
+        """Read what was appended since the last call; returns the ids now known done."""
+        for path in self._folder.glob(PATTERN):
+            self._offsets[path] = self._read(path, self._offsets.get(path, 0))
+        return self.done
+
+    def _read(self, path: Path, offset: int) -> int:
+        try:
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read()
+        except FileNotFoundError:
+            return offset
+        complete = chunk.rfind(b"\n") + 1
+        for line in chunk[:complete].splitlines():
+            try:
+                self.done.add(str(orjson.loads(line)["image_id"]))
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                continue  # a line damaged by an old crash: skip it, keep reading
+        return offset + complete
+
+
+def _cut_torn_tail(path: Path) -> None:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    if data and not data.endswith(b"\n"):
+        os.truncate(path, data.rfind(b"\n") + 1)

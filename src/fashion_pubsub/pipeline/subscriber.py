@@ -1,0 +1,247 @@
+"""`fashion-pubsub subscribe`: batches from the input topic -> one predict request per
+batch -> `<stem>-<Class>.png`, a result record, a `predictions` message -> then ack.
+
+Nothing is acknowledged before its result is written. A model server that is down
+is retried with exponential backoff while the batch is held (its ack deadline
+extended); a message that can never be processed goes to the dead-letter topic
+with the reason. A redelivered image gets no second record.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+
+from fashion_pubsub.brokers.base import Consumer, Message, OutgoingMessage, Publisher
+from fashion_pubsub.classes import CLASS_NAMES
+from fashion_pubsub.logs import log_event
+from fashion_pubsub.pipeline.errors import WireFormatError
+from fashion_pubsub.pipeline.outputs import write_output
+from fashion_pubsub.pipeline.results import DoneIndex, ResultsLog
+from fashion_pubsub.pipeline.stats import Stats
+from fashion_pubsub.pipeline.wire import ImageMessage, decode
+from fashion_pubsub.serving.client import Prediction, ServingClient
+from fashion_pubsub.serving.errors import ServingRequestError, ServingUnavailableError
+from fashion_pubsub.settings import SubscriberSettings
+
+logger = logging.getLogger(__name__)
+
+
+class HoldExpiredError(Exception):
+    """The model server stayed unavailable for the whole hold time."""
+
+
+@dataclass(frozen=True)
+class Channels:
+    """Where the subscriber reads and writes on the broker."""
+
+    consumer: Consumer
+    predictions: Publisher
+    dead_letters: Publisher
+
+
+class ImageSubscriber:
+    """Classifies images from the input topic.
+
+    Args:
+        channels: input consumer, predictions and dead-letter publishers.
+        client: the model server client.
+        settings: output folder, results log, batching, patience.
+        stats: counters to update.
+    """
+
+    def __init__(
+        self, channels: Channels, client: ServingClient, settings: SubscriberSettings, stats: Stats
+    ) -> None:
+        self._channels = channels
+        self._client = client
+        self._settings = settings
+        self._stats = stats
+        self._log = ResultsLog(settings.results_path())
+        self._index = DoneIndex(settings.results_path().parent)
+        self._backoff = 0.0
+        settings.output_dir.mkdir(parents=True, exist_ok=True)
+
+    def run(self, stop: threading.Event) -> None:
+        """Process batches until `stop` is set."""
+        self._index.refresh()
+        log_event(
+            logger,
+            "subscribed",
+            output=self._settings.output_dir,
+            known_results=len(self._index.done),
+        )
+        try:
+            while not stop.is_set():
+                messages = self._channels.consumer.receive(
+                    self._settings.batch_size, self._settings.max_wait_seconds
+                )
+                if messages:
+                    self.process(messages, stop)
+                self._stats.log_every(logger)
+        finally:
+            self._log.close()
+
+    def process(self, messages: Sequence[Message], stop: threading.Event) -> None:
+        """Handle one batch end to end; every message is acked, dead-lettered or nacked."""
+        received = time.time()
+        images, bad = self._decode_all(messages)
+        ack = self._dead_letter(bad)
+        done = self._index.refresh()
+        fresh = [(m, i) for m, i in images if i.image_id not in done]
+        repeats = [m for m, i in images if i.image_id in done]
+        self._stats.add(duplicates=len(repeats))
+        ack += repeats
+        if fresh:
+            try:
+                prediction = self._classify([i for _, i in fresh], [m for m, _ in fresh], stop)
+            except HoldExpiredError:
+                pass  # everything fresh is nacked below and comes back later
+            except ServingRequestError as exc:
+                reason = f"model server refused the batch: {exc}"
+                ack += self._dead_letter([(m, reason) for m, _ in fresh])
+            else:
+                if self._record(fresh, prediction, received):
+                    ack += [m for m, _ in fresh]
+        acked = {id(m) for m in ack}
+        self._channels.consumer.ack(ack)
+        self._channels.consumer.nack([m for m in messages if id(m) not in acked])
+
+    def _decode_all(
+        self, messages: Sequence[Message]
+    ) -> tuple[list[tuple[Message, ImageMessage]], list[tuple[Message, str]]]:
+        images, bad = [], []
+        for message in messages:
+            try:
+                images.append((message, decode(message)))
+            except WireFormatError as exc:
+                bad.append((message, exc.reason))
+        return images, bad
+
+    def _classify(
+        self, images: list[ImageMessage], messages: list[Message], stop: threading.Event
+    ) -> Prediction:
+        batch = np.stack([i.pixels for i in images])
+        held_since = time.monotonic()
+        while True:
+            try:
+                prediction = self._client.classify(batch)
+                self._backoff = 0.0
+                return prediction
+            except ServingUnavailableError as exc:
+                self._stats.add(retries=1)
+                self._backoff = min(max(self._backoff * 2, 0.1), self._settings.max_backoff_seconds)
+                log_event(
+                    logger,
+                    "model_server_unavailable",
+                    logging.WARNING,
+                    retry_in=self._backoff,
+                    images=len(images),
+                    error=exc,
+                )
+                if stop.is_set() or time.monotonic() - held_since > self._settings.hold_seconds:
+                    raise HoldExpiredError from exc
+                self._channels.consumer.extend(messages)
+                stop.wait(self._backoff)
+
+    def _record(
+        self, fresh: list[tuple[Message, ImageMessage]], prediction: Prediction, received: float
+    ) -> None:
+        records = []
+        for (_, image), probabilities in zip(fresh, prediction.probabilities, strict=True):
+            label = int(np.argmax(probabilities))
+            path = write_output(
+                self._settings.output_dir,
+                image.source_file,
+                image.image_id,
+                CLASS_NAMES[label],
+                image.pixels,
+            )
+            records.append(
+                _record(
+                    image,
+                    label,
+                    float(probabilities[label]),
+                    prediction.model_version,
+                    path.name,
+                    received,
+                )
+            )
+        published = self._channels.predictions.publish(
+            [
+                OutgoingMessage(
+                    key=r["image_id"],
+                    payload=orjson.dumps(r),
+                    attributes={"image_id": r["image_id"], "schema": "1"},
+                )
+                for r in records
+            ]
+        )
+        failed = [r.error for r in published if not r.ok]
+        if failed:
+            log_event(logger, "predictions_not_published", logging.WARNING, error=failed[0])
+            return False
+        self._log.append(records)
+        self._index.done.update(str(r["image_id"]) for r in records)
+        self._stats.add(predicted=len(records))
+        return True
+
+    def _dead_letter(self, bad: list[tuple[Message, str]]) -> list[Message]:
+        """Publish to the dead-letter topic with the reason; returns those confirmed."""
+        if not bad:
+            return []
+        results = self._channels.dead_letters.publish(
+            [
+                OutgoingMessage(
+                    key=m.key or m.position,
+                    payload=m.payload,
+                    attributes={
+                        **m.attributes,
+                        "dead_letter_reason": reason,
+                        "original_position": m.position,
+                        "delivery_attempt": str(m.delivery_attempt),
+                    },
+                )
+                for m, reason in bad
+            ]
+        )
+        for (message, reason), result in zip(bad, results, strict=True):
+            log_event(
+                logger,
+                "dead_lettered",
+                logging.WARNING,
+                position=message.position,
+                reason=reason,
+                confirmed=result.ok,
+            )
+        confirmed = [m for (m, _), r in zip(bad, results, strict=True) if r.ok]
+        self._stats.add(dead_lettered=len(confirmed))
+        return confirmed
+
+
+def _record(
+    image: ImageMessage, label: int, confidence: float, version: str, output: str, received: float
+) -> dict[str, object]:
+    written = time.time()
+    return {
+        "image_id": image.image_id,
+        "source_file": image.source_file,
+        "output_file": output,
+        "predicted_label": label,
+        "predicted_class": CLASS_NAMES[label],
+        "confidence": round(confidence, 6),
+        "true_label": image.true_label,
+        "model_version": version,
+        "seen_at": image.seen_at,
+        "published_at": image.published_at,
+        "written_at": written,
+        "latency_ms": {
+            "end_to_end": round((written - image.seen_at) * 1000, 3),
+            "queue": round((received - image.published_at) * 1000, 3),
+            "processing": round((written - received) * 1000, 3),
+        },
+    }

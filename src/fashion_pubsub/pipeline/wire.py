@@ -1,0 +1,117 @@
+"""The wire format (schema 1): raw pixels as the body, metadata as string attributes.
+
+Body: the 28x28 uint8 pixels, row-major, 784 bytes. Attributes (Kafka headers,
+Pub/Sub attributes): see docs/wire-format.md. The Kafka key is the image id.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import PurePosixPath, PureWindowsPath
+
+import numpy as np
+
+from fashion_pubsub.brokers.base import Message, OutgoingMessage
+from fashion_pubsub.pipeline.errors import WireFormatError
+
+SCHEMA_VERSION = "1"
+SHAPE = (28, 28)
+PIXELS = SHAPE[0] * SHAPE[1]
+REQUIRED = ("schema", "image_id", "source_file", "shape", "dtype")
+
+
+@dataclass(frozen=True)
+class ImageMessage:
+    """A decoded image message."""
+
+    image_id: str
+    pixels: np.ndarray
+    source_file: str
+    true_label: int | None
+    seen_at: float
+    published_at: float
+
+
+def image_id(source_file: str, pixels: np.ndarray) -> str:
+    """Stable id of a file's image: the same name and pixels always give the same id, so a
+    republished or redelivered file is recognised; another file is another image."""
+    digest = hashlib.sha256(source_file.encode("utf-8", "surrogatepass"))
+    digest.update(pixels.tobytes())
+    return digest.hexdigest()[:32]
+
+
+def encode(
+    pixels: np.ndarray,
+    source_file: str,
+    true_label: int | None,
+    seen_at: float,
+    published_at: float,
+) -> OutgoingMessage:
+    """The message for one 28x28 uint8 image."""
+    identity = image_id(source_file, pixels)
+    attributes = {
+        "schema": SCHEMA_VERSION,
+        "image_id": identity,
+        "source_file": source_file,
+        "shape": "28,28",
+        "dtype": "uint8",
+        "seen_at": f"{seen_at:.6f}",
+        "published_at": f"{published_at:.6f}",
+    }
+    if true_label is not None:
+        attributes["true_label"] = str(true_label)
+    return OutgoingMessage(key=identity, payload=pixels.tobytes(), attributes=attributes)
+
+
+def decode(message: Message) -> ImageMessage:
+    """Check and decode a received message.
+
+    Raises:
+        WireFormatError: with the reason, for the dead-letter topic.
+    """
+    attributes = message.attributes
+    missing = [key for key in REQUIRED if not attributes.get(key)]
+    if missing:
+        raise WireFormatError(f"missing attribute(s) {missing}")
+    if attributes["schema"] != SCHEMA_VERSION:
+        raise WireFormatError(f"schema {attributes['schema']!r} is not {SCHEMA_VERSION!r}")
+    if attributes["shape"] != "28,28" or attributes["dtype"] != "uint8":
+        raise WireFormatError(
+            f"shape {attributes['shape']} dtype {attributes['dtype']}: "
+            "only 28,28 uint8 images are accepted"
+        )
+    if len(message.payload) != PIXELS:
+        raise WireFormatError(f"body has {len(message.payload)} bytes, 28x28 uint8 needs {PIXELS}")
+    return ImageMessage(
+        image_id=attributes["image_id"],
+        pixels=np.frombuffer(message.payload, dtype=np.uint8).reshape(SHAPE),
+        source_file=attributes["source_file"],
+        true_label=_label(attributes.get("true_label")),
+        seen_at=_time(attributes, "seen_at"),
+        published_at=_time(attributes, "published_at"),
+    )
+
+
+def _label(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not (text.isdigit() and int(text) <= 9):
+        raise WireFormatError(f"true_label {text!r} is not a class 0-9")
+    return int(text)
+
+
+def _time(attributes: object, key: str) -> float:
+    text = attributes.get(key, "0")
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise WireFormatError(f"{key} {text!r} is not a time in seconds") from exc
+
+
+def safe_stem(source_file: str, fallback: str) -> str:
+    """A file-name stem from untrusted metadata that can never leave the output folder:
+    the last path component only, without its extension, only word characters, dots and
+    dashes, no leading dot."""
+    name = PureWindowsPath(PurePosixPath(source_file).name).name
+    stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem).lstrip(".")
+    return cleaned[:100] or fallback

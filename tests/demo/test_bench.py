@@ -1,0 +1,64 @@
+"""`fashion-pubsub bench` in a small mode, so the benchmark keeps working."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fashion_pubsub.settings import InfraSettings
+
+from ..conftest import MODEL_BASE_PATH, free_port
+from .test_demo import infra_env
+
+
+@pytest.mark.kafka
+@pytest.mark.pubsub
+@pytest.mark.slow
+def test_small_bench_measures_both_brokers_against_the_old_path(
+    kafka_bootstrap: str,
+    pubsub_emulator_host: str,
+    infra_settings: InfraSettings,
+    data_dir: Path,
+    tmp_path: Path,
+) -> None:
+    output = tmp_path / "bench.json"
+    command = [
+        sys.executable,
+        "-m",
+        "fashion_pubsub",
+        "bench",
+        "--images",
+        "300",
+        "--baseline-images",
+        "60",
+        "--paced-images",
+        "100",
+        "--data-dir",
+        str(data_dir),
+        "--workdir",
+        str(tmp_path / "work"),
+        "--model-base-path",
+        str(MODEL_BASE_PATH),
+        "--port",
+        str(free_port()),
+        "--output",
+        str(output),
+        "--timeout",
+        "300",
+    ]
+    result = subprocess.run(
+        command, env=infra_env(infra_settings), capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = json.loads(output.read_text())
+    for broker in ("apache-kafka", "google-pubsub"):
+        runs = figures["brokers"][broker]
+        assert runs["pipeline"]["images"] == 300
+        assert runs["baseline"]["images"] == 60
+        assert runs["pipeline"]["images_per_second"] > 0
+        assert runs["speedup"] > 0
+        assert runs["pipeline"]["accuracy"] > 0.85
+    table = output.with_suffix(".md").read_text()
+    assert "| apache-kafka | baseline |" in table and "speed-up" in table
