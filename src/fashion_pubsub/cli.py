@@ -463,6 +463,8 @@ def _server_flag(field: str, help: str, **kw: Any) -> Callable[[F], F]:
 
 
 def _serve_options(func: F) -> F:
+    from fashion_pubsub.settings import ServerSettings
+
     flags: list[tuple[str, str, dict[str, Any]]] = [
         ("model_name", "Model name in URLs (single-model mode).", {}),
         ("model_base_path", "Folder of numbered version folders (single-model mode).",
@@ -479,14 +481,16 @@ def _serve_options(func: F) -> F:
         ("tensorflow_intra_op_parallelism", "ONNX Runtime intra-op threads (0: auto).",
          {"type": int}),
         ("max_body_bytes", "Largest request body accepted (413 above).", {"type": int}),
-        ("enable_batching", "Server-side dynamic batching of concurrent requests.",
-         {"is_flag": True, "flag_value": True}),
+
         ("max_batch_size", "Most images per batched inference.", {"type": int}),
         ("batch_timeout_micros", "Longest wait for a batch to fill.", {"type": int}),
     ]
     for field, help, kw in reversed(flags):
         func = _server_flag(field, help, **kw)(func)
-    return func
+    return setting(ServerSettings, "enable_batching",
+                   "--enable_batching/--disable_batching", "--enable-batching/--disable-batching",
+                   help="Merge concurrent requests into shared inferences (measured faster).",
+                   )(func)
 
 
 @main.command(context_settings=CONTEXT)

@@ -121,9 +121,9 @@ class ServerSettings(BaseSettings):
     rest_api_num_threads: int = Field(default=4, ge=1, le=256)
     tensorflow_intra_op_parallelism: int = Field(default=0, ge=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
-    enable_batching: bool = False
+    enable_batching: bool = True
     max_batch_size: int = Field(default=256, ge=1)
-    batch_timeout_micros: int = Field(default=500, ge=0)
+    batch_timeout_micros: int = Field(default=0, ge=0)
 
 
 class PublisherSettings(BaseSettings):
