@@ -307,6 +307,7 @@ def _machine() -> dict[str, Any]:
         "cpu": cpu,
         "cores": os.cpu_count(),
         "memory_gib": memory,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "os": platform.platform(),
         "python": platform.python_version(),
         "onnxruntime": version("onnxruntime"),
@@ -378,7 +379,11 @@ def _section(results: dict[str, Any]) -> str:
             f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB, "
             f"{machine['os']}, Python {machine['python']}, ONNX Runtime {machine['onnxruntime']}, "
             f"uvicorn {machine['uvicorn']}, Starlette {machine['starlette']}, "
-            f"{machine['load_generator']}.",
+            f"{machine['load_generator']}; load average {machine['load_average_at_start']} "
+            "at start (the machine is shared: other work running at the same time lowers "
+            "both servers' figures, the ratio less so).",
+            "- Our server ran with its defaults (dynamic batching on, timeout 0); kserve "
+            "with its defaults (1 worker).",
             "- Raw figures: `bench/results/server.json`. Rerun: `.venv/bin/python "
             "bench/bench_server.py`.",
             END,

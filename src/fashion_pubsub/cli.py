@@ -481,7 +481,6 @@ def _serve_options(func: F) -> F:
         ("tensorflow_intra_op_parallelism", "ONNX Runtime intra-op threads (0: auto).",
          {"type": int}),
         ("max_body_bytes", "Largest request body accepted (413 above).", {"type": int}),
-
         ("max_batch_size", "Most images per batched inference.", {"type": int}),
         ("batch_timeout_micros", "Longest wait for a batch to fill.", {"type": int}),
     ]
