@@ -49,7 +49,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
         work = Path(tmp)
         model_dir = _model_dir(args, work)
-        bodies = _write_bodies(work, _images(args.data_dir, 64))
+        images = _images(args.data_dir, 64)
+        bodies = _write_bodies(work, images)
         results: dict[str, Any] = {
             "model": str(model_dir),
             "machine": _machine(),
@@ -82,6 +83,9 @@ def main() -> None:
         ]
         for label, command in (("fashion-pubsub", ours), ("kserve", kserve)):
             results["servers"][label] = _measure(label, command, bodies, work, args)
+        results["onnxruntime_alone_batch64_images_per_second"] = _raw_onnxruntime(
+            model_dir, images, args.duration
+        )
         results["goals"] = _goals(results["servers"])
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
@@ -251,6 +255,24 @@ def _wrk(
     return _parse_wrk(out)
 
 
+def _raw_onnxruntime(model_dir: Path, images: np.ndarray, seconds: float) -> float:
+    """Images/s of ONNX Runtime alone at batch 64, in this process, no HTTP: the ceiling
+    for any server of this model on this machine."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(
+        str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    batch = {"images": images.reshape(-1, 28, 28, 1).astype(np.float32)}
+    for _ in range(5):
+        session.run(None, batch)
+    runs, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        session.run(None, batch)
+        runs += 1
+    return round(runs * len(images) / (time.perf_counter() - started), 1)
+
+
 def _parse_wrk(out: str) -> dict[str, Any]:
     def number(pattern: str) -> float:
         match = re.search(pattern, out)
@@ -375,7 +397,10 @@ def _section(results: dict[str, Any]) -> str:
             f"- batch-1 JSON: {goals['json_batch1_vs_kserve']}x kserve (goal 2x: "
             f"{'met' if goals['json_batch1_goal_2x_met'] else 'not met'}).",
             f"- batch-64 binary V2: {goals['binary_v2_batch64_images_per_second']:,.0f} img/s "
-            f"(goal 15,000: {'met' if goals['binary_v2_goal_15000_met'] else 'not met'}).",
+            f"(goal 15,000: {'met' if goals['binary_v2_goal_15000_met'] else 'not met'}); "
+            "ONNX Runtime alone, in-process without HTTP, ran "
+            f"{results['onnxruntime_alone_batch64_images_per_second']:,.0f} img/s on this "
+            "model in the same run, the ceiling for any server here.",
             f"- Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB, "
             f"{machine['os']}, Python {machine['python']}, ONNX Runtime {machine['onnxruntime']}, "
             f"uvicorn {machine['uvicorn']}, Starlette {machine['starlette']}, "

@@ -20,6 +20,7 @@ from fashion_pubsub.serving import oip_rest, tf_rest
 from fashion_pubsub.serving.dataplane import DataPlane
 from fashion_pubsub.serving.errors import (
     InvalidInputError,
+    ModelLoadError,
     ModelNotFoundError,
     ModelNotReadyError,
     PayloadTooLargeError,
@@ -108,8 +109,13 @@ def build_app(settings: ServerSettings) -> Starlette:
 
 
 def _load(folder: Any, version: int, settings: ServerSettings) -> OnnxModel:
-    model = OnnxModel(folder, version, settings.tensorflow_intra_op_parallelism)
-    model.warm_up()
+    try:
+        model = OnnxModel(folder, version, settings.tensorflow_intra_op_parallelism)
+        model.warm_up()
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # odd metadata etc.: refuse the version, keep serving
+        raise ModelLoadError(f"{folder} cannot be served ({exc!r}); re-export it") from exc
     return model
 
 
