@@ -46,6 +46,11 @@ def main() -> None:
     args = _parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: sudo apt-get install wrk")
+    if not args.kserve_python.exists():
+        sys.exit(
+            f"{args.kserve_python} is missing: python -m venv .venv-kserve && "
+            ".venv-kserve/bin/pip install kserve onnxruntime"
+        )
     with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
         work = Path(tmp)
         model_dir = _model_dir(args, work)
