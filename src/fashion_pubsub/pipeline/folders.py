@@ -1,6 +1,7 @@
 """Moving files without ever overwriting one: `name`, else `name-1`, `name-2`, ..."""
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -22,9 +23,11 @@ def move_unique(path: Path, folder: Path) -> Path:
     raise FileExistsError(f"no free name for {path.name} in {folder}")
 
 
-def _candidates(folder: Path, name: str) -> list[Path]:
+def _candidates(folder: Path, name: str) -> Iterator[Path]:
+    yield folder / name
     stem, dot, suffix = name.rpartition(".")
     if not dot:
         stem, suffix = name, ""
     extension = f".{suffix}" if suffix else ""
-    return [folder / name] + [folder / f"{stem}-{i}{extension}" for i in range(1, 10_000)]
+    for i in range(1, 10_000):
+        yield folder / f"{stem}-{i}{extension}"
