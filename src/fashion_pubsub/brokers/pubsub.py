@@ -165,7 +165,7 @@ class PubSubPublisher(Publisher):
 
     def publish(self, messages: Sequence[OutgoingMessage]) -> list[PublishResult]:
         futures: list[Future[str]] = [
-            self._client.publish(self._topic, m.payload, key=m.key, **m.attributes)
+            self._client.publish(self._topic, m.payload, **{**m.attributes, "key": m.key})
             for m in messages
         ]
         return [self._result(m, f) for m, f in zip(messages, futures, strict=True)]

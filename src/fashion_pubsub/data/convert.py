@@ -29,7 +29,7 @@ def png_bytes(pixels: np.ndarray, label: int | None = None) -> bytes:
     if label is not None:
         info.add_text(LABEL_KEY, str(int(label)))
     buffer = io.BytesIO()
-    Image.fromarray(pixels, mode="L").save(buffer, format="PNG", pnginfo=info)
+    Image.fromarray(pixels).save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
 
 

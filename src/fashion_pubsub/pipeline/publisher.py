@@ -49,10 +49,21 @@ class FilePublisher:
             while not stop.is_set():
                 batch = self._next_batch(stop)
                 if batch:
-                    self.publish_files(batch)
+                    self._publish_guarded(batch, stop)
                 self._stats.log_every(logger)
         finally:
             watcher.stop()
+
+    def _publish_guarded(self, paths: list[Path], stop: threading.Event) -> None:
+        """A failure nobody foresaw puts the files back in the queue instead of ending the
+        process; they stay in the input folder until a publish is confirmed."""
+        try:
+            self.publish_files(paths)
+        except Exception:  # noqa: BLE001 - last line of defence, logged with its traceback
+            logger.exception("batch_failed files=%d", len(paths))
+            stop.wait(_RETRY_SECONDS)
+            for path in paths:
+                self._ready.put(path)
 
     def _next_batch(self, stop: threading.Event) -> list[Path]:
         try:

@@ -81,10 +81,20 @@ class ImageSubscriber:
                     self._settings.batch_size, self._settings.max_wait_seconds
                 )
                 if messages:
-                    self.process(messages, stop)
+                    self._process_guarded(messages, stop)
                 self._stats.log_every(logger)
         finally:
             self._log.close()
+
+    def _process_guarded(self, messages: Sequence[Message], stop: threading.Event) -> None:
+        """One batch; a failure nobody foresaw gives the batch back instead of ending the
+        process (the messages come again, and their results are not duplicated)."""
+        try:
+            self.process(messages, stop)
+        except Exception:  # noqa: BLE001 - last line of defence, logged with its traceback
+            logger.exception("batch_failed positions=%s", [m.position for m in messages[:3]])
+            self._channels.consumer.nack(messages)
+            stop.wait(1.0)
 
     def process(self, messages: Sequence[Message], stop: threading.Event) -> None:
         """Handle one batch end to end; every message is acked, dead-lettered or nacked."""
