@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +65,7 @@ class ImageSubscriber:
         self._log = ResultsLog(settings.results_path())
         self._index = DoneIndex(settings.results_path().parent)
         self._backoff = 0.0
+        self._writers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="output")
         settings.output_dir.mkdir(parents=True, exist_ok=True)
 
     def run(self, stop: threading.Event) -> None:
@@ -84,6 +86,7 @@ class ImageSubscriber:
                     self._process_guarded(messages, stop)
                 self._stats.log_every(logger)
         finally:
+            self._writers.shutdown()
             self._log.close()
 
     def _process_guarded(self, messages: Sequence[Message], stop: threading.Event) -> None:
@@ -160,27 +163,36 @@ class ImageSubscriber:
 
     def _record(
         self, fresh: list[tuple[Message, ImageMessage]], prediction: Prediction, received: float
-    ) -> None:
-        records = []
-        for (_, image), probabilities in zip(fresh, prediction.probabilities, strict=True):
-            label = int(np.argmax(probabilities))
-            path = write_output(
-                self._settings.output_dir,
-                image.source_file,
-                image.image_id,
-                CLASS_NAMES[label],
-                image.pixels,
+    ) -> bool:
+        """Write outputs, publish predictions, append records. False if the broker refused
+        the predictions: then nothing is recorded and the batch comes back."""
+        labels = prediction.probabilities.argmax(axis=1)
+        # Creating files is mostly waiting on the file system: do several at once.
+        paths = list(
+            self._writers.map(
+                lambda pair: write_output(
+                    self._settings.output_dir,
+                    pair[0].source_file,
+                    pair[0].image_id,
+                    CLASS_NAMES[pair[1]],
+                    pair[0].pixels,
+                ),
+                [(image, int(label)) for (_, image), label in zip(fresh, labels, strict=True)],
             )
-            records.append(
-                _record(
-                    image,
-                    label,
-                    float(probabilities[label]),
-                    prediction.model_version,
-                    path.name,
-                    received,
-                )
+        )
+        records = [
+            _record(
+                image,
+                int(label),
+                float(probabilities[label]),
+                prediction.model_version,
+                path.name,
+                received,
             )
+            for (_, image), label, probabilities, path in zip(
+                fresh, labels, prediction.probabilities, paths, strict=True
+            )
+        ]
         published = self._channels.predictions.publish(
             [
                 OutgoingMessage(
