@@ -224,17 +224,32 @@ def fetch_data(data_dir: Path | None, base_url: str | None) -> None:
 
 def broker_settings_options(func: F) -> F:
     """Flags for reaching Kafka and Pub/Sub (each also settable by environment)."""
-    func = setting(KafkaSettings, "bootstrap", "--kafka-bootstrap",
-                   help="Kafka bootstrap servers.")(func)
-    func = setting(KafkaSettings, "partitions", "--kafka-partitions", type=int,
-                   help="Partitions of new Kafka topics.")(func)
-    func = setting(KafkaSettings, "client_properties", "--kafka-client-properties",
-                   type=click.Path(path_type=Path, dir_okay=False, exists=True),
-                   help="librdkafka properties file (SASL/TLS for a real cluster).")(func)
-    func = setting(PubSubSettings, "project_id", "--pubsub-project",
-                   help="Google Cloud project id.")(func)
-    return setting(PubSubSettings, "emulator_host", "--pubsub-emulator-host",
-                   help="Pub/Sub emulator host:port; empty string for real Google Cloud.")(func)
+    func = setting(
+        KafkaSettings, "bootstrap", "--kafka-bootstrap", help="Kafka bootstrap servers."
+    )(func)
+    func = setting(
+        KafkaSettings,
+        "partitions",
+        "--kafka-partitions",
+        type=int,
+        help="Partitions of new Kafka topics.",
+    )(func)
+    func = setting(
+        KafkaSettings,
+        "client_properties",
+        "--kafka-client-properties",
+        type=click.Path(path_type=Path, dir_okay=False, exists=True),
+        help="librdkafka properties file (SASL/TLS for a real cluster).",
+    )(func)
+    func = setting(
+        PubSubSettings, "project_id", "--pubsub-project", help="Google Cloud project id."
+    )(func)
+    return setting(
+        PubSubSettings,
+        "emulator_host",
+        "--pubsub-emulator-host",
+        help="Pub/Sub emulator host:port; empty string for real Google Cloud.",
+    )(func)
 
 
 def build_broker(broker: str | None, flags: dict[str, Any]) -> Any:
@@ -243,18 +258,29 @@ def build_broker(broker: str | None, flags: dict[str, Any]) -> Any:
 
     return create_broker(
         build(AppSettings, broker=broker),
-        build(KafkaSettings, bootstrap=flags.pop("bootstrap", None),
-              partitions=flags.pop("partitions", None),
-              client_properties=flags.pop("client_properties", None)),
-        build(PubSubSettings, project_id=flags.pop("project_id", None),
-              emulator_host=flags.pop("emulator_host", None)),
+        build(
+            KafkaSettings,
+            bootstrap=flags.pop("bootstrap", None),
+            partitions=flags.pop("partitions", None),
+            client_properties=flags.pop("client_properties", None),
+        ),
+        build(
+            PubSubSettings,
+            project_id=flags.pop("project_id", None),
+            emulator_host=flags.pop("emulator_host", None),
+        ),
         build(TopicSettings),
     )
 
 
 @main.command("init-brokers", context_settings=CONTEXT)
-@click.option("--broker", "which", type=click.Choice(["all", *BROKER_NAMES]), default="all",
-              help="Which broker(s) to initialise (the old initialize_broker.py did both).")
+@click.option(
+    "--broker",
+    "which",
+    type=click.Choice(["all", *BROKER_NAMES]),
+    default="all",
+    help="Which broker(s) to initialise (the old initialize_broker.py did both).",
+)
 @broker_settings_options
 def init_brokers(which: str, **flags: Any) -> None:
     """Create topics, subscriptions and dead-letter setup; running it twice is fine."""
@@ -262,38 +288,57 @@ def init_brokers(which: str, **flags: Any) -> None:
     for name in names:
         build_broker(name, dict(flags)).ensure_topics()
         topics = build(TopicSettings)
-        click.echo(f"{name}: {topics.input_topic}, {topics.predictions_topic}, "
-                   f"{topics.dead_letter_topic} ready")
+        click.echo(
+            f"{name}: {topics.input_topic}, {topics.predictions_topic}, "
+            f"{topics.dead_letter_topic} ready"
+        )
 
 
 # -- pipeline -------------------------------------------------------------------------
 
 
 def _folder(model: type[BaseSettings], field: str, flag: str, help: str) -> Callable[[F], F]:
-    return setting(model, field, flag, help=help, type=click.Path(path_type=Path,
-                                                                   file_okay=False))
+    return setting(model, field, flag, help=help, type=click.Path(path_type=Path, file_okay=False))
 
 
 @main.command(context_settings=CONTEXT)
 @broker_option
 @_folder(PublisherSettings, "input_dir", "--input", "Folder to watch for images.")
 @_folder(PublisherSettings, "published_dir", "--published", "Where published files go.")
-@_folder(PublisherSettings, "rejected_dir", "--rejected", "Where unusable files go, with a "
-         ".reason note.")
-@setting(PublisherSettings, "batch_size", "--batch-size", type=int,
-         help="Most files per broker batch.")
-@setting(PublisherSettings, "max_wait_seconds", "--max-wait", type=float,
-         help="Seconds to wait for a batch to fill.")
+@_folder(
+    PublisherSettings, "rejected_dir", "--rejected", "Where unusable files go, with a .reason note."
+)
+@setting(
+    PublisherSettings, "batch_size", "--batch-size", type=int, help="Most files per broker batch."
+)
+@setting(
+    PublisherSettings,
+    "max_wait_seconds",
+    "--max-wait",
+    type=float,
+    help="Seconds to wait for a batch to fill.",
+)
 @broker_settings_options
-def publish(broker: str | None, input_dir: Path | None, published_dir: Path | None,
-            rejected_dir: Path | None, batch_size: int | None, max_wait_seconds: float | None,
-            **flags: Any) -> None:
+def publish(
+    broker: str | None,
+    input_dir: Path | None,
+    published_dir: Path | None,
+    rejected_dir: Path | None,
+    batch_size: int | None,
+    max_wait_seconds: float | None,
+    **flags: Any,
+) -> None:
     """Publish images dropped into --input to the input topic (the old publisher.py)."""
     from fashion_pubsub.pipeline.service import run_publisher
 
-    settings = build(PublisherSettings, input_dir=input_dir, published_dir=published_dir,
-                     rejected_dir=rejected_dir, batch_size=batch_size,
-                     max_wait_seconds=max_wait_seconds)
+    settings = build(
+        PublisherSettings,
+        input_dir=input_dir,
+        published_dir=published_dir,
+        rejected_dir=rejected_dir,
+        batch_size=batch_size,
+        max_wait_seconds=max_wait_seconds,
+    )
     stats = run_publisher(build_broker(broker, flags), build(TopicSettings), settings)
     click.echo(f"published {stats.published}, rejected {stats.rejected}")
 
@@ -302,21 +347,48 @@ def publish(broker: str | None, input_dir: Path | None, published_dir: Path | No
 @broker_option
 @_folder(SubscriberSettings, "output_dir", "--output", "Folder for <stem>-<Class>.png files.")
 @setting(SubscriberSettings, "url", "--url", help="TF Serving predict URL of the model.")
-@setting(SubscriberSettings, "results", "--results", type=click.Path(path_type=Path,
-         dir_okay=False), help="Results log [default: <output>/results.jsonl]")
-@setting(SubscriberSettings, "batch_size", "--batch-size", type=int,
-         help="Most messages per predict request.")
-@setting(SubscriberSettings, "max_wait_seconds", "--max-wait", type=float,
-         help="Seconds to wait for a batch to fill.")
+@setting(
+    SubscriberSettings,
+    "results",
+    "--results",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Results log [default: <output>/results.jsonl]",
+)
+@setting(
+    SubscriberSettings,
+    "batch_size",
+    "--batch-size",
+    type=int,
+    help="Most messages per predict request.",
+)
+@setting(
+    SubscriberSettings,
+    "max_wait_seconds",
+    "--max-wait",
+    type=float,
+    help="Seconds to wait for a batch to fill.",
+)
 @broker_settings_options
-def subscribe(broker: str | None, output_dir: Path | None, url: str | None,
-              results: Path | None, batch_size: int | None, max_wait_seconds: float | None,
-              **flags: Any) -> None:
+def subscribe(
+    broker: str | None,
+    output_dir: Path | None,
+    url: str | None,
+    results: Path | None,
+    batch_size: int | None,
+    max_wait_seconds: float | None,
+    **flags: Any,
+) -> None:
     """Classify images from the input topic and write the results (the old subscriber.py)."""
     from fashion_pubsub.pipeline.service import run_subscriber
 
-    settings = build(SubscriberSettings, output_dir=output_dir, url=url, results=results,
-                     batch_size=batch_size, max_wait_seconds=max_wait_seconds)
+    settings = build(
+        SubscriberSettings,
+        output_dir=output_dir,
+        url=url,
+        results=results,
+        batch_size=batch_size,
+        max_wait_seconds=max_wait_seconds,
+    )
     stats = run_subscriber(build_broker(broker, flags), build(TopicSettings), settings)
     click.echo(f"predicted {stats.predicted}, dead-lettered {stats.dead_lettered}")
 
@@ -326,23 +398,51 @@ def subscribe(broker: str | None, output_dir: Path | None, url: str | None,
 
 @main.command(context_settings=CONTEXT)
 @data_dir_option
-@click.option("--images", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Training images IDX file [default: the training images in --data-dir]")
-@click.option("--labels", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Training labels IDX file [default: the training labels in --data-dir]")
-@click.option("--export", type=click.Path(path_type=Path, file_okay=False),
-              default=Path("models/fashion-model"), help="Model base path for the new version.")
+@click.option(
+    "--images",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Training images IDX file [default: the training images in --data-dir]",
+)
+@click.option(
+    "--labels",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Training labels IDX file [default: the training labels in --data-dir]",
+)
+@click.option(
+    "--export",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("models/fashion-model"),
+    help="Model base path for the new version.",
+)
 @click.option("--no-export", is_flag=True, help="Train and report only; write no version.")
 @click.option("--epochs", type=click.IntRange(1), default=TrainConfig.epochs, help="Most epochs.")
 @click.option("--seed", type=int, default=TrainConfig.seed, help="Random seed.")
-@click.option("--batch-size", type=click.IntRange(1), default=TrainConfig.batch_size,
-              help="Images per step.")
-@click.option("--validation-size", type=click.IntRange(1), default=TrainConfig.validation_size,
-              help="Training images held out for model selection.")
-@click.option("--limit", type=click.IntRange(100), default=None,
-              help="Train on only this many training images (quick runs).")
-def train(data_dir: Path | None, images: Path | None, labels: Path | None, export: Path,
-          no_export: bool, limit: int | None, **config: Any) -> None:
+@click.option(
+    "--batch-size", type=click.IntRange(1), default=TrainConfig.batch_size, help="Images per step."
+)
+@click.option(
+    "--validation-size",
+    type=click.IntRange(1),
+    default=TrainConfig.validation_size,
+    help="Training images held out for model selection.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(100),
+    default=None,
+    help="Train on only this many training images (quick runs).",
+)
+def train(
+    data_dir: Path | None,
+    images: Path | None,
+    labels: Path | None,
+    export: Path,
+    no_export: bool,
+    limit: int | None,
+    **config: Any,
+) -> None:
     """Train the classifier, evaluate it on the test set with ONNX Runtime, export a version."""
     from fashion_pubsub.model.workflow import run_training
 
@@ -354,8 +454,10 @@ def train(data_dir: Path | None, images: Path | None, labels: Path | None, expor
         None if no_export else export,
         (images, labels) if images is not None and labels is not None else None,
     )
-    click.echo(f"validation accuracy {report.trained.validation_accuracy:.4f} after "
-               f"{report.trained.epochs_run} epochs in {report.trained.seconds:.0f} s")
+    click.echo(
+        f"validation accuracy {report.trained.validation_accuracy:.4f} after "
+        f"{report.trained.epochs_run} epochs in {report.trained.seconds:.0f} s"
+    )
     click.echo(f"test accuracy {report.test.accuracy:.4f} (ONNX Runtime, 10,000 test images)")
     for name, value in report.test.per_class_accuracy.items():
         click.echo(f"  {name:<12} {value:.3f}")
@@ -368,19 +470,41 @@ def train(data_dir: Path | None, images: Path | None, labels: Path | None, expor
 
 def _run_options(func: F) -> F:
     func = data_dir_option(func)
-    func = click.option("--workdir", type=click.Path(path_type=Path, file_okay=False),
-                        default=Path("workdir"), help="Each run gets a new folder in here.")(func)
-    func = click.option("--model-base-path", type=click.Path(path_type=Path, file_okay=False),
-                        default=Path("models/fashion-model"), help="Model repository.")(func)
-    func = click.option("--port", type=int, default=8501,
-                        help="Model server port (started there unless one answers).")(func)
-    func = click.option("--timeout", type=float, default=900.0,
-                        help="Seconds to wait for all results of a run.")(func)
+    func = click.option(
+        "--workdir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=Path("workdir"),
+        help="Each run gets a new folder in here.",
+    )(func)
+    func = click.option(
+        "--model-base-path",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=Path("models/fashion-model"),
+        help="Model repository.",
+    )(func)
+    func = click.option(
+        "--port",
+        type=int,
+        default=8501,
+        help="Model server port (started there unless one answers).",
+    )(func)
+    func = click.option(
+        "--timeout", type=float, default=900.0, help="Seconds to wait for all results of a run."
+    )(func)
     return func
 
 
-def _run_plan(broker: str | None, images: int, data_dir: Path | None, workdir: Path,
-              model_base_path: Path, port: int, timeout: float, name: str, **extra: Any) -> Any:
+def _run_plan(
+    broker: str | None,
+    images: int,
+    data_dir: Path | None,
+    workdir: Path,
+    model_base_path: Path,
+    port: int,
+    timeout: float,
+    name: str,
+    **extra: Any,
+) -> Any:
     import time
 
     from fashion_pubsub.demo.runner import RunPlan
@@ -401,10 +525,13 @@ def _run_plan(broker: str | None, images: int, data_dir: Path | None, workdir: P
 @main.command(context_settings=CONTEXT)
 @broker_option
 @click.option("--images", type=click.IntRange(1, 10_000), default=1000, help="Test images.")
-@click.option("--subscribers", type=click.IntRange(1, 8), default=1,
-              help="Subscriber processes sharing the work.")
-@click.option("--live/--no-live", default=None,
-              help="Live progress view [default: on a terminal]")
+@click.option(
+    "--subscribers",
+    type=click.IntRange(1, 8),
+    default=1,
+    help="Subscriber processes sharing the work.",
+)
+@click.option("--live/--no-live", default=None, help="Live progress view [default: on a terminal]")
 @_run_options
 def demo(images: int, subscribers: int, live: bool | None, **options: Any) -> None:
     """Run the whole pipeline on test images: start what is missing, publish, classify,
@@ -414,25 +541,51 @@ def demo(images: int, subscribers: int, live: bool | None, **options: Any) -> No
     from fashion_pubsub.demo.command import run_demo
 
     console = Console()
-    plan = _run_plan(images=images, name="demo", subscribers=subscribers,
-                     live=console.is_terminal if live is None else live, **options)
+    from fashion_pubsub.demo.runner import run_topics
+
+    plan = _run_plan(
+        images=images,
+        name="demo",
+        subscribers=subscribers,
+        topics=run_topics("demo"),
+        live=console.is_terminal if live is None else live,
+        **options,
+    )
     run_demo(plan, console)
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--brokers", default="apache-kafka,google-pubsub",
-              help="Comma-separated brokers to measure.")
-@click.option("--images", type=click.IntRange(1, 10_000), default=10_000,
-              help="Images for the full-speed run.")
-@click.option("--baseline-images", type=click.IntRange(1, 10_000), default=2000,
-              help="Images for the old design's path.")
-@click.option("--paced-images", type=click.IntRange(1, 10_000), default=3000,
-              help="Images for the latency run at half the maximum rate.")
-@click.option("--output", type=click.Path(path_type=Path, dir_okay=False),
-              default=Path("bench/results/pipeline.json"), help="JSON figures (and .md beside).")
+@click.option(
+    "--brokers", default="apache-kafka,google-pubsub", help="Comma-separated brokers to measure."
+)
+@click.option(
+    "--images",
+    type=click.IntRange(1, 10_000),
+    default=10_000,
+    help="Images for the full-speed run.",
+)
+@click.option(
+    "--baseline-images",
+    type=click.IntRange(1, 10_000),
+    default=2000,
+    help="Images for the old design's path.",
+)
+@click.option(
+    "--paced-images",
+    type=click.IntRange(1, 10_000),
+    default=3000,
+    help="Images for the latency run at half the maximum rate.",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("bench/results/pipeline.json"),
+    help="JSON figures (and .md beside).",
+)
 @_run_options
-def bench(brokers: str, images: int, baseline_images: int, paced_images: int, output: Path,
-          **options: Any) -> None:
+def bench(
+    brokers: str, images: int, baseline_images: int, paced_images: int, output: Path, **options: Any
+) -> None:
     """Measure the pipeline on each broker against the old design's data path."""
     from fashion_pubsub.demo.bench import BenchPlan, run_bench, write_outputs
 
@@ -458,8 +611,9 @@ def _server_flag(field: str, help: str, **kw: Any) -> Callable[[F], F]:
     """A ServerSettings flag under tensorflow_model_server's name, with dashes as well."""
     from fashion_pubsub.settings import ServerSettings
 
-    return setting(ServerSettings, field, f"--{field}", f"--{field.replace('_', '-')}",
-                   help=help, **kw)
+    return setting(
+        ServerSettings, field, f"--{field}", f"--{field.replace('_', '-')}", help=help, **kw
+    )
 
 
 def _serve_options(func: F) -> F:
@@ -467,43 +621,64 @@ def _serve_options(func: F) -> F:
 
     flags: list[tuple[str, str, dict[str, Any]]] = [
         ("model_name", "Model name in URLs (single-model mode).", {}),
-        ("model_base_path", "Folder of numbered version folders (single-model mode).",
-         {"type": click.Path(path_type=Path, file_okay=False)}),
-        ("model_config_file", "ModelServerConfig (text proto or JSON): several models, "
-         "version policies and labels.",
-         {"type": click.Path(path_type=Path, dir_okay=False, exists=True)}),
+        (
+            "model_base_path",
+            "Folder of numbered version folders (single-model mode).",
+            {"type": click.Path(path_type=Path, file_okay=False)},
+        ),
+        (
+            "model_config_file",
+            "ModelServerConfig (text proto or JSON): several models, version policies and labels.",
+            {"type": click.Path(path_type=Path, dir_okay=False, exists=True)},
+        ),
         ("model_version_policy", "latest, latest:N, all or specific:1,2.", {}),
-        ("file_system_poll_wait_seconds", "Seconds between polls of the base paths "
-         "(0: scan once at start).", {"type": float}),
+        (
+            "file_system_poll_wait_seconds",
+            "Seconds between polls of the base paths (0: scan once at start).",
+            {"type": float},
+        ),
         ("rest_api_host", "Address to bind; 0.0.0.0 exposes the server to the network.", {}),
         ("rest_api_port", "HTTP port.", {"type": int}),
         ("rest_api_num_threads", "Worker threads for large inferences.", {"type": int}),
-        ("tensorflow_intra_op_parallelism", "ONNX Runtime intra-op threads (0: auto).",
-         {"type": int}),
+        (
+            "tensorflow_intra_op_parallelism",
+            "ONNX Runtime intra-op threads (0: auto).",
+            {"type": int},
+        ),
         ("max_body_bytes", "Largest request body accepted (413 above).", {"type": int}),
         ("max_batch_size", "Most images per batched inference.", {"type": int}),
         ("batch_timeout_micros", "Longest wait for a batch to fill.", {"type": int}),
     ]
     for field, help, kw in reversed(flags):
         func = _server_flag(field, help, **kw)(func)
-    return setting(ServerSettings, "enable_batching",
-                   "--enable_batching/--disable_batching", "--enable-batching/--disable-batching",
-                   help="Merge concurrent requests into shared inferences (measured faster).",
-                   )(func)
+    return setting(
+        ServerSettings,
+        "enable_batching",
+        "--enable_batching/--disable_batching",
+        "--enable-batching/--disable-batching",
+        help="Merge concurrent requests into shared inferences (measured faster).",
+    )(func)
 
 
 @main.command(context_settings=CONTEXT)
 @_serve_options
-@click.option("--port", "--grpc_port", "grpc_port", type=int, default=None,
-              help="tensorflow_model_server's gRPC port: accepted, not served (REST only).")
+@click.option(
+    "--port",
+    "--grpc_port",
+    "grpc_port",
+    type=int,
+    default=None,
+    help="tensorflow_model_server's gRPC port: accepted, not served (REST only).",
+)
 def serve(grpc_port: int | None, **flags: Any) -> None:
     """Serve models over TF Serving's REST API and the Open Inference Protocol (KServe V2)."""
     from fashion_pubsub.serving.app import serve as run_server
     from fashion_pubsub.settings import ServerSettings
 
     if grpc_port is not None:
-        click.echo(f"note: --port {grpc_port} (gRPC) is ignored; this server speaks REST only",
-                   err=True)
+        click.echo(
+            f"note: --port {grpc_port} (gRPC) is ignored; this server speaks REST only", err=True
+        )
     run_server(build(ServerSettings, **flags))
 
 

@@ -29,8 +29,7 @@ from fashion_pubsub.data.convert import read_label
 _SEEN = "seen_at"
 
 
-def publish_kafka(bootstrap: str, topic: str, input_dir: Path, published: Path,
-                  count: int) -> None:
+def publish_kafka(bootstrap: str, topic: str, input_dir: Path, published: Path, count: int) -> None:
     from confluent_kafka import Producer
 
     producer = Producer({"bootstrap.servers": bootstrap})
@@ -39,8 +38,7 @@ def publish_kafka(bootstrap: str, topic: str, input_dir: Path, published: Path,
         producer.flush()
 
 
-def publish_pubsub(project: str, topic: str, input_dir: Path, published: Path,
-                   count: int) -> None:
+def publish_pubsub(project: str, topic: str, input_dir: Path, published: Path, count: int) -> None:
     from google.cloud import pubsub_v1
 
     publisher = pubsub_v1.PublisherClient()
@@ -71,8 +69,14 @@ def _poll_folder(input_dir: Path, published: Path, count: int):  # type: ignore[
 def subscribe_kafka(bootstrap: str, topic: str, url: str, output: Path, count: int) -> None:
     from confluent_kafka import Consumer
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-group",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"{topic}-group",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     with httpx.Client(timeout=30.0) as client:
         done = 0
@@ -87,8 +91,7 @@ def subscribe_kafka(bootstrap: str, topic: str, url: str, output: Path, count: i
     consumer.close()
 
 
-def subscribe_pubsub(project: str, subscription: str, url: str, output: Path,
-                     count: int) -> None:
+def subscribe_pubsub(project: str, subscription: str, url: str, output: Path, count: int) -> None:
     from google.cloud import pubsub_v1
 
     subscriber = pubsub_v1.SubscriberClient()
@@ -104,8 +107,9 @@ def subscribe_pubsub(project: str, subscription: str, url: str, output: Path,
                 done += 1
 
 
-def _predict_and_write(client: httpx.Client, url: str, output: Path, body: bytes,
-                       headers: dict[str, str]) -> None:
+def _predict_and_write(
+    client: httpx.Client, url: str, output: Path, body: bytes, headers: dict[str, str]
+) -> None:
     pixels = np.array(json.loads(body), dtype=np.uint8)
     answer = client.post(url, json={"instances": [pixels[..., None].tolist()]})
     answer.raise_for_status()
@@ -117,9 +121,13 @@ def _predict_and_write(client: httpx.Client, url: str, output: Path, body: bytes
     Image.fromarray(pixels).save(output / out_name)
     written = time.time()
     record = {
-        "image_id": name, "source_file": name, "output_file": out_name,
-        "predicted_label": label, "confidence": float(max(probabilities)),
-        "true_label": headers.get("true_label"), "written_at": written,
+        "image_id": name,
+        "source_file": name,
+        "output_file": out_name,
+        "predicted_label": label,
+        "confidence": float(max(probabilities)),
+        "true_label": headers.get("true_label"),
+        "written_at": written,
         "latency_ms": {"end_to_end": (written - float(headers[_SEEN])) * 1000},
     }
     with (output / "results.jsonl").open("a") as log:

@@ -4,7 +4,6 @@ same model, same run. Writes JSON and a markdown table."""
 import logging
 import platform
 import time
-import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -13,12 +12,18 @@ import orjson
 
 from fashion_pubsub.demo.feeder import ImageFeeder
 from fashion_pubsub.demo.results import ResultsTail
-from fashion_pubsub.demo.runner import RunPlan, RunTimeoutError, broker_for, run_pipeline
+from fashion_pubsub.demo.runner import (
+    RunPlan,
+    RunTimeoutError,
+    broker_for,
+    run_pipeline,
+    run_topics,
+)
 from fashion_pubsub.demo.stack import Stack
 from fashion_pubsub.demo.summary import Summary, summarize
 from fashion_pubsub.infra import kafka, pubsub_emulator
 from fashion_pubsub.logs import log_event
-from fashion_pubsub.settings import BrokerName, TopicSettings
+from fashion_pubsub.settings import BrokerName
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +60,12 @@ def _bench_broker(plan: BenchPlan, broker: BrokerName) -> dict[str, Any]:
     log_event(logger, "bench_max", broker=broker, images_per_second=full.images_per_second)
     half = max(full.images_per_second / 2, 1.0)
     paced_count = min(plan.paced_images, plan.images)
-    paced = run_pipeline(_unique(replace(
-        fast, images=paced_count, rate=half, run_dir=root / "half-rate"))).summary
-    baseline = run_baseline(_unique(replace(
-        fast, images=plan.baseline_images, run_dir=root / "baseline")))
+    paced = run_pipeline(
+        _unique(replace(fast, images=paced_count, rate=half, run_dir=root / "half-rate"))
+    ).summary
+    baseline = run_baseline(
+        _unique(replace(fast, images=plan.baseline_images, run_dir=root / "baseline"))
+    )
     return {
         "pipeline": full.as_dict(),
         "half_rate": {"target_images_per_second": round(half, 1), **paced.as_dict()},
@@ -68,16 +75,7 @@ def _bench_broker(plan: BenchPlan, broker: BrokerName) -> dict[str, Any]:
 
 
 def _unique(plan: RunPlan) -> RunPlan:
-    """Fresh topic, subscription and group names so measurements never share a backlog."""
-    suffix = uuid.uuid4().hex[:8]
-    topics = TopicSettings(
-        input_topic=f"bench-input-{suffix}",
-        predictions_topic=f"bench-predictions-{suffix}",
-        dead_letter_topic=f"bench-dead-letter-{suffix}",
-        subscription=f"bench-input-{suffix}-subscribers",
-        consumer_group=f"bench-{suffix}",
-    )
-    return replace(plan, topics=topics)
+    return replace(plan, topics=run_topics("bench"))
 
 
 def run_baseline(plan: RunPlan) -> Summary:
@@ -87,20 +85,49 @@ def run_baseline(plan: RunPlan) -> Summary:
         stack.ensure_broker(plan.broker)
         stack.ensure_model_server(plan.status_url, plan.model_base_path, plan.server_port)
         broker_for(plan, partitions=1).ensure_topics()
-        ImageFeeder(plan.data_dir, plan.folder("input-images"), plan.first_index,
-                    plan.images).write_all()
-        common = ["--broker", plan.broker, "--topic", plan.topics.input_topic,
-                  "--count", str(plan.images),
-                  "--bootstrap", kafka.address(plan.infra)]
+        ImageFeeder(
+            plan.data_dir, plan.folder("input-images"), plan.first_index, plan.images
+        ).write_all()
+        common = [
+            "--broker",
+            plan.broker,
+            "--topic",
+            plan.topics.input_topic,
+            "--count",
+            str(plan.images),
+            "--bootstrap",
+            kafka.address(plan.infra),
+        ]
         env = {"PUBSUB_EMULATOR_HOST": pubsub_emulator.address(plan.infra)}
         output = plan.folder("predicted-images")
-        stack.spawn("baseline-subscriber", ["subscribe", *common, "--url", plan.predict_url,
-                    "--output", str(output), "--subscription", plan.topics.subscription],
-                    env, module="fashion_pubsub.demo.baseline")
-        stack.spawn("baseline-publisher", ["publish", *common, "--input",
-                    str(plan.folder("input-images")), "--published",
-                    str(plan.folder("published-images"))],
-                    env, module="fashion_pubsub.demo.baseline")
+        stack.spawn(
+            "baseline-subscriber",
+            [
+                "subscribe",
+                *common,
+                "--url",
+                plan.predict_url,
+                "--output",
+                str(output),
+                "--subscription",
+                plan.topics.subscription,
+            ],
+            env,
+            module="fashion_pubsub.demo.baseline",
+        )
+        stack.spawn(
+            "baseline-publisher",
+            [
+                "publish",
+                *common,
+                "--input",
+                str(plan.folder("input-images")),
+                "--published",
+                str(plan.folder("published-images")),
+            ],
+            env,
+            module="fashion_pubsub.demo.baseline",
+        )
         tail = ResultsTail([output / "results.jsonl"])
         deadline = time.monotonic() + plan.timeout_seconds
         while len(tail.outcomes) < plan.images:

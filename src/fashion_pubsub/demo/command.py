@@ -16,9 +16,13 @@ def run_demo(plan: RunPlan, console: Console) -> None:
     print_summary(result.summary, title, console)
     summary_path = plan.folder("summary.json")
     summary_path.write_bytes(orjson.dumps(result.summary.as_dict(), option=orjson.OPT_INDENT_2))
-    report = write_report(plan.folder("report.html"), title, result.summary,
-                          sorted(result.outcomes, key=lambda o: o.source),
-                          plan.folder("predicted-images"))
+    report = write_report(
+        plan.folder("report.html"),
+        title,
+        result.summary,
+        sorted(result.outcomes, key=lambda o: o.source),
+        plan.folder("predicted-images"),
+    )
     console.print(f"report: {report}")
     console.print(f"summary: {summary_path}")
     if result.started:

@@ -16,8 +16,10 @@ def print_summary(summary: Summary, title: str, console: Console) -> None:
         ("images", f"{summary.images:,}"),
         ("accuracy (true labels)", f"{accuracy} ({summary.correct}/{summary.labelled})"),
         ("throughput", f"{summary.images_per_second:,.0f} images/s over {summary.seconds:.2f} s"),
-        ("latency p50 / p95 / p99", f"{latency['p50']:.0f} / {latency['p95']:.0f} / "
-                                    f"{latency['p99']:.0f} ms"),
+        (
+            "latency p50 / p95 / p99",
+            f"{latency['p50']:.0f} / {latency['p95']:.0f} / {latency['p99']:.0f} ms",
+        ),
         ("rejected", str(summary.rejected)),
         ("dead-lettered", str(summary.dead_lettered)),
     ]:

@@ -32,8 +32,10 @@ def count_files(folder: Path, suffix: str = "") -> int:
     """Files in `folder` (not hidden, not `.reason` notes), or 0 if it does not exist yet."""
     try:
         return sum(
-            1 for p in folder.iterdir()
-            if not p.name.startswith(".") and not p.name.endswith(".reason")
+            1
+            for p in folder.iterdir()
+            if not p.name.startswith(".")
+            and not p.name.endswith(".reason")
             and p.name.endswith(suffix)
         )
     except FileNotFoundError:
@@ -45,8 +47,11 @@ def render(counts: Counts, title: str) -> Table:
     for column in ("expected", "published", "predicted", "rejected", "images/s"):
         table.add_column(column, justify="right")
     table.add_row(
-        f"{counts.expected:,}", f"{counts.published:,}", f"{counts.predicted:,}",
-        f"{counts.rejected:,}", f"{counts.rate():,.0f}",
+        f"{counts.expected:,}",
+        f"{counts.published:,}",
+        f"{counts.predicted:,}",
+        f"{counts.rejected:,}",
+        f"{counts.rate():,.0f}",
     )
     return table
 

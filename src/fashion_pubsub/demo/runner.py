@@ -6,6 +6,7 @@ processes (`fashion-pubsub publish` / `subscribe`), as a user would run them.
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,8 +98,9 @@ def run_pipeline(plan: RunPlan) -> RunResult:
         stack.ensure_model_server(plan.status_url, plan.model_base_path, plan.server_port)
         env = _pipeline_env(plan)
         broker_for(plan).ensure_topics()
-        feeder = ImageFeeder(plan.data_dir, plan.folder("input-images"), plan.first_index,
-                             plan.images)
+        feeder = ImageFeeder(
+            plan.data_dir, plan.folder("input-images"), plan.first_index, plan.images
+        )
         if plan.rate is None:
             feeder.write_all()
         results = [plan.folder(f"results-{i}.jsonl") for i in range(plan.subscribers)]
@@ -115,6 +117,19 @@ def run_pipeline(plan: RunPlan) -> RunResult:
     first_seen = min((o.finished_at - o.latency_ms / 1000 for o in outcomes), default=0.0)
     summary = summarize(outcomes, first_seen, rejected=count_files(plan.folder("rejected")))
     return RunResult(summary, outcomes, started)
+
+
+def run_topics(prefix: str) -> TopicSettings:
+    """Topics, subscription and group of one run: a run never reads messages that an
+    earlier, interrupted run left behind, so its figures are its own."""
+    suffix = uuid.uuid4().hex[:8]
+    return TopicSettings(
+        input_topic=f"{prefix}-input-{suffix}",
+        predictions_topic=f"{prefix}-predictions-{suffix}",
+        dead_letter_topic=f"{prefix}-dead-letter-{suffix}",
+        subscription=f"{prefix}-input-{suffix}-subscribers",
+        consumer_group=f"{prefix}-{suffix}",
+    )
 
 
 def broker_for(plan: RunPlan, partitions: int | None = None) -> Broker:
@@ -144,14 +159,27 @@ def _pipeline_env(plan: RunPlan) -> dict[str, str]:
 
 
 def _subscribe_args(plan: RunPlan, results: Path) -> list[str]:
-    return ["subscribe", "--output", str(plan.folder("predicted-images")),
-            "--url", plan.predict_url, "--results", str(results)]
+    return [
+        "subscribe",
+        "--output",
+        str(plan.folder("predicted-images")),
+        "--url",
+        plan.predict_url,
+        "--results",
+        str(results),
+    ]
 
 
 def _publish_args(plan: RunPlan) -> list[str]:
-    return ["publish", "--input", str(plan.folder("input-images")),
-            "--published", str(plan.folder("published-images")),
-            "--rejected", str(plan.folder("rejected"))]
+    return [
+        "publish",
+        "--input",
+        str(plan.folder("input-images")),
+        "--published",
+        str(plan.folder("published-images")),
+        "--rejected",
+        str(plan.folder("rejected")),
+    ]
 
 
 def _wait_for_results(plan: RunPlan, stack: Stack, tail: ResultsTail) -> ResultsTail:

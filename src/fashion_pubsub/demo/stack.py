@@ -101,14 +101,16 @@ class Stack:
         if process is not None:
             raise_if_exited(process, name, self.log_path(name))
 
-    def wait_until(self, ready: Callable[[], bool], name: str, what: str,
-                   timeout: float = 60.0) -> None:
+    def wait_until(
+        self, ready: Callable[[], bool], name: str, what: str, timeout: float = 60.0
+    ) -> None:
         deadline = time.monotonic() + timeout
         while not ready():
             self.check_alive(name)
             if time.monotonic() > deadline:
-                raise StartError(f"{what} did not become ready within {timeout:.0f}s; "
-                                 f"see {self.log_path(name)}")
+                raise StartError(
+                    f"{what} did not become ready within {timeout:.0f}s; see {self.log_path(name)}"
+                )
             time.sleep(0.1)
 
 
