@@ -5,6 +5,7 @@ Set FASHION_PUBSUB_KAFKA_BOOTSTRAP or PUBSUB_EMULATOR_HOST to use a running serv
 """
 
 import os
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,16 @@ from fashion_pubsub.settings import InfraSettings
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA_DIR = ROOT.parent / "shared" / "data" / "fashion-mnist"
 MODEL_BASE_PATH = ROOT / "models" / "fashion-model"
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A CI timeout or `kill` sends SIGTERM: turn it into an interrupt so pytest still runs
+    # the session fixtures' teardown and no broker JVM is left behind.
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def free_port() -> int:
