@@ -1,11 +1,10 @@
 """A fresh set of topics, subscription and consumer group per test, on either broker."""
 
-import uuid
-
 import pytest
 
 from fashion_pubsub.brokers.base import Broker
 from fashion_pubsub.brokers.factory import create_broker
+from fashion_pubsub.demo.runner import run_topics
 from fashion_pubsub.settings import AppSettings, KafkaSettings, PubSubSettings, TopicSettings
 
 BROKERS = [
@@ -15,14 +14,7 @@ BROKERS = [
 
 
 def unique_topics() -> TopicSettings:
-    suffix = uuid.uuid4().hex[:10]
-    return TopicSettings(
-        input_topic=f"input-{suffix}",
-        predictions_topic=f"predictions-{suffix}",
-        dead_letter_topic=f"dead-letter-{suffix}",
-        subscription=f"input-{suffix}-subscribers",
-        consumer_group=f"group-{suffix}",
-    )
+    return run_topics("test")
 
 
 def make_broker(

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from fashion_pubsub.brokers.base import Broker
 from fashion_pubsub.brokers.factory import create_broker
 from fashion_pubsub.data.dataset import load_split
+from fashion_pubsub.demo.runner import run_topics
 from fashion_pubsub.model.evaluate import predict_onnx
 from fashion_pubsub.settings import AppSettings, KafkaSettings, PubSubSettings, TopicSettings
 
@@ -90,7 +90,7 @@ class Lane:
     address: str
     root: Path
     url: str
-    topics: TopicSettings = field(default_factory=lambda: _unique_topics())
+    topics: TopicSettings = field(default_factory=lambda: run_topics("test"))
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def folder(self, name: str) -> Path:
@@ -181,17 +181,6 @@ class Lane:
     def close(self) -> None:
         for process in self.processes:
             stop(process)
-
-
-def _unique_topics() -> TopicSettings:
-    suffix = uuid.uuid4().hex[:10]
-    return TopicSettings(
-        input_topic=f"input-{suffix}",
-        predictions_topic=f"predictions-{suffix}",
-        dead_letter_topic=f"dead-letter-{suffix}",
-        subscription=f"input-{suffix}-subscribers",
-        consumer_group=f"group-{suffix}",
-    )
 
 
 @pytest.fixture(params=BROKERS)

@@ -3,9 +3,8 @@
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from fashion_pubsub.demo.summary import Outcome
+from fashion_pubsub.pipeline.results import RecordTail
 
 
 class ResultsTail:
@@ -18,7 +17,8 @@ class ResultsTail:
     """
 
     def __init__(self, paths: list[Path], sources: set[str] | None = None) -> None:
-        self._offsets = dict.fromkeys(paths, 0)
+        self._paths = paths
+        self._tail = RecordTail()
         self._sources = sources
         self.outcomes: dict[str, Outcome] = {}
         self.duplicates = 0
@@ -26,22 +26,9 @@ class ResultsTail:
     def poll(self) -> int:
         """Read what was appended since the last call; returns the number of new outcomes."""
         before = len(self.outcomes)
-        for path, offset in self._offsets.items():
-            self._offsets[path] = self._read_from(path, offset)
+        for record in self._tail.read(self._paths):
+            self._add(record)
         return len(self.outcomes) - before
-
-    def _read_from(self, path: Path, offset: int) -> int:
-        try:
-            with path.open("rb") as handle:
-                handle.seek(offset)
-                chunk = handle.read()
-        except FileNotFoundError:
-            return offset
-        complete = chunk.rfind(b"\n") + 1
-        for line in chunk[:complete].splitlines():
-            if line.strip():
-                self._add(orjson.loads(line))
-        return offset + complete
 
     def _add(self, record: dict[str, Any]) -> None:
         outcome = outcome_from_record(record)

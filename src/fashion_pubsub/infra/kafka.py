@@ -13,7 +13,13 @@ from pathlib import Path
 
 from fashion_pubsub.infra.errors import StartError
 from fashion_pubsub.infra.java import require_java, resolve_jars
-from fashion_pubsub.infra.processes import PidFile, raise_if_exited, spawn, stop, tail
+from fashion_pubsub.infra.processes import (
+    PidFile,
+    raise_if_exited,
+    spawn_until_ready,
+    stop,
+    tail,
+)
 from fashion_pubsub.infra.status import ServiceStatus
 from fashion_pubsub.settings import InfraSettings
 
@@ -131,17 +137,13 @@ def start(settings: InfraSettings) -> ServiceStatus:
     pid_file = _pid_file(settings)
     if pid_file.read_pid() is None:
         config = _prepare(settings)
-        process = spawn(
+        spawn_until_ready(
             _java_command(settings, _MAIN_CLASS, str(config.resolve())),
             env=os.environ,
             log_path=_log_path(settings),
             pid_file=pid_file,
+            wait_ready=lambda process: _wait_ready(settings, process),
         )
-        try:
-            _wait_ready(settings, process)
-        except BaseException:
-            stop(pid_file)
-            raise
     return status(settings)
 
 

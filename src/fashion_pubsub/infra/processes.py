@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +63,23 @@ def spawn(
     pid_file.write(process.pid)
     _CHILDREN[process.pid] = process
     return process
+
+
+def spawn_until_ready(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    log_path: Path,
+    pid_file: PidFile,
+    wait_ready: Callable[[subprocess.Popen[bytes]], None],
+) -> None:
+    """Spawn a service and wait until it answers; if it never does, stop it again."""
+    process = spawn(argv, env=env, log_path=log_path, pid_file=pid_file)
+    try:
+        wait_ready(process)
+    except BaseException:
+        stop(pid_file)
+        raise
 
 
 def stop(pid_file: PidFile, timeout: float = 20.0) -> int | None:

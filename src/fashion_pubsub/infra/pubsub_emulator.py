@@ -14,7 +14,13 @@ from pathlib import Path
 
 from fashion_pubsub.infra.errors import MissingToolError, StartError
 from fashion_pubsub.infra.java import require_java
-from fashion_pubsub.infra.processes import PidFile, raise_if_exited, spawn, stop, tail
+from fashion_pubsub.infra.processes import (
+    PidFile,
+    raise_if_exited,
+    spawn_until_ready,
+    stop,
+    tail,
+)
 from fashion_pubsub.infra.status import ServiceStatus
 from fashion_pubsub.settings import InfraSettings
 
@@ -47,18 +53,13 @@ def start(settings: InfraSettings) -> ServiceStatus:
             )
         require_java()
         env = {**os.environ, "JAVA_OPTS": f"-Xmx{settings.emulator_heap}"}
-        log_path = _log_path(settings)
-        process = spawn(
+        spawn_until_ready(
             [str(script), "--host=127.0.0.1", f"--port={settings.emulator_port}"],
             env=env,
-            log_path=log_path,
+            log_path=_log_path(settings),
             pid_file=pid_file,
+            wait_ready=lambda process: _wait_ready(settings, process),
         )
-        try:
-            _wait_ready(settings, process)
-        except BaseException:
-            stop(pid_file)
-            raise
     return status(settings)
 
 

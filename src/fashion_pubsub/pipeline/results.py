@@ -38,34 +38,50 @@ class ResultsLog:
         os.close(self._fd)
 
 
-class DoneIndex:
-    """Image ids that have a result in any results log of a folder."""
+class RecordTail:
+    """Reads the complete records appended to JSONL files since the last call."""
 
-    def __init__(self, folder: Path) -> None:
-        self._folder = folder
+    def __init__(self) -> None:
         self._offsets: dict[Path, int] = {}
-        self.done: set[str] = set()
 
-    def refresh(self) -> set[str]:
-        """Read what was appended since the last call; returns the ids now known done."""
-        for path in self._folder.glob(PATTERN):
-            self._offsets[path] = self._read(path, self._offsets.get(path, 0))
-        return self.done
+    def read(self, paths: Iterable[Path]) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
+        for path in paths:
+            self._offsets[path] = self._read(path, self._offsets.get(path, 0), records)
+        return records
 
-    def _read(self, path: Path, offset: int) -> int:
+    @staticmethod
+    def _read(path: Path, offset: int, records: list[dict[str, Any]]) -> int:
         try:
             with path.open("rb") as handle:
                 handle.seek(offset)
                 chunk = handle.read()
         except FileNotFoundError:
             return offset
-        complete = chunk.rfind(b"\n") + 1
+        complete = chunk.rfind(b"\n") + 1  # a line still being written waits for next time
         for line in chunk[:complete].splitlines():
             try:
-                self.done.add(str(orjson.loads(line)["image_id"]))
-            except (orjson.JSONDecodeError, KeyError, TypeError):
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
                 continue  # a line damaged by an old crash: skip it, keep reading
+            if isinstance(record, dict):
+                records.append(record)
         return offset + complete
+
+
+class DoneIndex:
+    """Image ids that have a result in any results log of a folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._tail = RecordTail()
+        self.done: set[str] = set()
+
+    def refresh(self) -> set[str]:
+        """Read what was appended since the last call; returns the ids now known done."""
+        records = self._tail.read(self._folder.glob(PATTERN))
+        self.done.update(str(r["image_id"]) for r in records if "image_id" in r)
+        return self.done
 
 
 def _cut_torn_tail(path: Path) -> None:
