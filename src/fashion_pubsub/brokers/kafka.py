@@ -10,7 +10,7 @@ from confluent_kafka import Consumer as _Consumer
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka import Message as _KafkaMessage
 from confluent_kafka import Producer as _Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from fashion_pubsub.brokers.base import (
     Broker,
@@ -183,13 +183,17 @@ class KafkaConsumer(Consumer):
         return True
 
     def _to_message(self, record: _KafkaMessage) -> Message:
-        topic, partition, offset = record.topic(), record.partition(), record.offset()
+        topic, partition, offset = (
+            record.topic() or "",
+            record.partition() or 0,
+            record.offset() or 0,
+        )
         state = self._partitions.setdefault((topic, partition), PartitionOffsets())
         key = record.key()
         return Message(
             payload=record.value() or b"",
-            attributes={k: (v or b"").decode(errors="replace") for k, v in record.headers() or []},
-            key=key.decode(errors="replace") if key is not None else None,
+            attributes={k: _text(v) for k, v in record.headers() or []},  # type: ignore[str-unpack]  # stubs
+            key=_text(key) if key is not None else None,
             delivery_attempt=state.delivered(offset),
             position=f"{topic}[{partition}]@{offset}",
             handle=(topic, partition, offset),
@@ -240,7 +244,10 @@ class KafkaConsumer(Consumer):
                 state.committed = offset
         if offsets:
             try:
-                self._consumer.commit(offsets=offsets, asynchronous=asynchronous)
+                if asynchronous:
+                    self._consumer.commit(offsets=offsets, asynchronous=True)
+                else:
+                    self._consumer.commit(offsets=offsets, asynchronous=False)
             except KafkaException as exc:
                 log_event(logger, "commit_failed", logging.WARNING, error=exc)
 
@@ -257,3 +264,9 @@ class KafkaConsumer(Consumer):
     def close(self) -> None:
         self._commit(asynchronous=False)
         self._consumer.close()
+
+
+def _text(value: str | bytes | None) -> str:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return value or ""

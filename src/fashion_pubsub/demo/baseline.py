@@ -84,9 +84,12 @@ def subscribe_kafka(bootstrap: str, topic: str, url: str, output: Path, count: i
             message = consumer.poll(1.0)
             if message is None or message.error():
                 continue
-            consumer.commit(message, asynchronous=False)  # acknowledged before predicting
-            headers = {k: v.decode() for k, v in message.headers() or []}
-            _predict_and_write(client, url, output, message.value(), headers)
+            consumer.commit(message=message, asynchronous=False)  # acked before predicting
+            headers = {  # type: ignore[str-unpack]  # stubs
+                k: v.decode() if isinstance(v, bytes) else str(v)
+                for k, v in message.headers() or []
+            }
+            _predict_and_write(client, url, output, message.value() or b"", headers)
             done += 1
     consumer.close()
 

@@ -28,6 +28,6 @@ def print_summary(summary: Summary, title: str, console: Console) -> None:
     per_class = Table(title="per-class accuracy", min_width=50)
     per_class.add_column("class")
     per_class.add_column("accuracy", justify="right")
-    for name, value in summary.per_class_accuracy.items():
-        per_class.add_row(name, "n/a" if value is None else f"{value:.3f}")
+    for name, share in summary.per_class_accuracy.items():
+        per_class.add_row(name, "n/a" if share is None else f"{share:.3f}")
     console.print(per_class)

@@ -105,7 +105,7 @@ def serving_function(model: Any) -> Any:
     """The serving signature: `images` float32 [N,28,28,1] -> {`probabilities`: [N,10]}."""
     import tensorflow as tf
 
-    @tf.function(input_signature=[tf.TensorSpec([None, *INPUT_SHAPE], tf.float32, INPUT_NAME)])
+    @tf.function(input_signature=[tf.TensorSpec([None, *INPUT_SHAPE], tf.float32, INPUT_NAME)])  # type: ignore[untyped-decorator]
     def serve(images: Any) -> dict[str, Any]:
         return {OUTPUT_NAME: model(images, training=False)}
 

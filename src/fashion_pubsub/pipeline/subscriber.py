@@ -196,9 +196,9 @@ class ImageSubscriber:
         published = self._channels.predictions.publish(
             [
                 OutgoingMessage(
-                    key=r["image_id"],
+                    key=str(r["image_id"]),
                     payload=orjson.dumps(r),
-                    attributes={"image_id": r["image_id"], "schema": "1"},
+                    attributes={"image_id": str(r["image_id"]), "schema": "1"},
                 )
                 for r in records
             ]

@@ -5,6 +5,7 @@ Pub/Sub attributes): see docs/wire-format.md. The Kafka key is the image id.
 """
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 
@@ -99,7 +100,7 @@ def _label(text: str | None) -> int | None:
     return int(text)
 
 
-def _time(attributes: object, key: str) -> float:
+def _time(attributes: Mapping[str, str], key: str) -> float:
     text = attributes.get(key, "0")
     try:
         return float(text)
