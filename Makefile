@@ -25,6 +25,7 @@ test: setup-dev data kafka
 lint: setup-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
 
 bench: setup data kafka
 	$(BIN)/fashion-pubsub bench --data-dir $(DATA_DIR)
