@@ -80,3 +80,18 @@ def test_train_command_without_data_names_the_fix(tmp_path: Path) -> None:
     with pytest.raises(DataNotFoundError, match="fetch-data"):
         run_training(tmp_path, QUICK, None)
 
+
+def test_trained_version_serves_int8_with_its_float_model_beside_it(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    report = run_training(data_dir, QUICK, tmp_path)
+    assert report.version_dir == tmp_path / "1"
+    metadata = json.loads((report.version_dir / "metadata.json").read_text())
+    assert metadata["inputs"][0]["datatype"] == "UINT8"
+    assert metadata["quantization"]["weights"].startswith("int8")
+    assert metadata["test_accuracy"] == round(report.test.accuracy, 4)
+    assert metadata["float_test_accuracy"] == round(report.float_test.accuracy, 4)
+    images = load_split(data_dir, "test").images[:64]
+    served = predict_onnx(report.version_dir / "model.onnx", images)
+    float_out = predict_onnx(report.version_dir / "model_float.onnx", images)
+    assert (served.argmax(axis=1) == float_out.argmax(axis=1)).mean() > 0.9

@@ -29,13 +29,17 @@ class Evaluation:
 
 
 def predict_onnx(model_path: Path, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Class probabilities [N, 10] for uint8 images [N, 28, 28] from an ONNX model file."""
+    """Class probabilities [N, 10] for uint8 images [N, 28, 28] from an ONNX model file
+    that takes them as float32 (as exported) or uint8 (as served)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
+    model_input = session.get_inputs()[0]
+    dtype = np.uint8 if model_input.type == "tensor(uint8)" else np.float32
     batches = [
-        session.run(None, {name: images[i : i + batch_size, :, :, None].astype(np.float32)})[0]
+        session.run(None, {model_input.name: images[i : i + batch_size, :, :, None].astype(dtype)})[
+            0
+        ]
         for i in range(0, len(images), batch_size)
     ]
     return np.concatenate(batches)

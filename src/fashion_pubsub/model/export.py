@@ -56,6 +56,11 @@ def metadata(version: int, extra: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _staging_folder(base_path: Path) -> Path:
+    base_path.mkdir(parents=True, exist_ok=True)
+    return base_path / f".tmp-export-{uuid.uuid4().hex}"
+
+
 def stage_version(model: Any, base_path: Path) -> Path:
     """Write SavedModel and `model.onnx` into a hidden staging folder inside `base_path`
     (same file system, so publishing is one rename). Nothing watching sees it as a version.
@@ -64,11 +69,21 @@ def stage_version(model: Any, base_path: Path) -> Path:
         model: a Keras model with input `images` [N,28,28,1] and output `probabilities`.
         base_path: the model base path a server watches.
     """
-    base_path.mkdir(parents=True, exist_ok=True)
-    staging = base_path / f".tmp-export-{uuid.uuid4().hex}"
+    staging = _staging_folder(base_path)
     try:
         _save_saved_model(model, staging)
         _save_onnx(model, staging / "model.onnx")
+    except BaseException:
+        discard(staging)
+        raise
+    return staging
+
+
+def stage_copy(version: Path, base_path: Path) -> Path:
+    """Copy an existing version into a hidden staging folder inside `base_path`."""
+    staging = _staging_folder(base_path)
+    try:
+        shutil.copytree(version, staging)
     except BaseException:
         discard(staging)
         raise

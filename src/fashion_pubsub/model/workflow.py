@@ -1,4 +1,4 @@
-"""`fashion-pubsub train`: train, evaluate the ONNX export on the test set, publish a version."""
+"""`fashion-pubsub train`: train, optimise and evaluate the ONNX export, publish a version."""
 
 import logging
 import platform
@@ -10,8 +10,9 @@ from typing import Any
 from fashion_pubsub.data.dataset import Dataset, load_split, split_paths
 from fashion_pubsub.data.idx import read_pair
 from fashion_pubsub.logs import log_event
-from fashion_pubsub.model.evaluate import Evaluation, evaluate_onnx
+from fashion_pubsub.model.evaluate import Evaluation
 from fashion_pubsub.model.export import discard, files_sha256, publish_version, stage_version
+from fashion_pubsub.model.optimize import optimize_version
 from fashion_pubsub.model.train import TrainConfig, TrainedModel, train_model
 
 logger = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ class TrainingReport:
     trained: TrainedModel
     test: Evaluation
     version_dir: Path | None
+    float_test: Evaluation
 
 
 def run_training(
@@ -29,6 +31,7 @@ def run_training(
     config: TrainConfig,
     export: Path | None,
     train_files: tuple[Path, Path] | None = None,
+    quantize: bool = True,
 ) -> TrainingReport:
     """Train on the training split, evaluate the exported ONNX model on the test split
     with ONNX Runtime alone, and publish it as the next version unless `export` is None.
@@ -38,6 +41,7 @@ def run_training(
         config: training settings.
         export: model base path; None trains and reports without publishing.
         train_files: (images, labels) to train on instead of the data_dir's training split.
+        quantize: serve an int8 model (calibrated on the training images) rather than float.
     """
     train_paths = train_files or split_paths(data_dir, "train")
     train = Dataset(*read_pair(*train_paths))
@@ -46,30 +50,32 @@ def run_training(
     trained = train_model(train, config)
     staging = stage_version(trained.model, export or Path(tempfile.mkdtemp(prefix="no-export-")))
     try:
-        evaluation = evaluate_onnx(staging / "model.onnx", test)
+        optimized = optimize_version(staging, train.images, test, quantize)
+        evaluation = optimized.served_test
         log_event(logger, "evaluated", test_accuracy=round(evaluation.accuracy, 4))
         if export is None:
-            return TrainingReport(trained, evaluation, None)
+            return TrainingReport(trained, evaluation, None, optimized.float_test)
         version_dir = publish_version(
             staging,
             export,
-            _metadata(trained, evaluation, train_paths),
-            _metrics(trained, evaluation),
+            {**_metadata(trained, train_paths), **optimized.metadata()},
+            {
+                **_metrics(trained),
+                "test": evaluation.as_dict(),
+                "float_test": optimized.float_test.as_dict(),
+            },
         )
     finally:
         discard(staging)
     log_event(logger, "exported", version=version_dir)
-    return TrainingReport(trained, evaluation, version_dir)
+    return TrainingReport(trained, evaluation, version_dir, optimized.float_test)
 
 
-def _metadata(
-    trained: TrainedModel, test: Evaluation, train_paths: tuple[Path, Path]
-) -> dict[str, Any]:
+def _metadata(trained: TrainedModel, train_paths: tuple[Path, Path]) -> dict[str, Any]:
     import tensorflow as tf
     import tf2onnx
 
     return {
-        "test_accuracy": round(test.accuracy, 4),
         "validation_accuracy": round(trained.validation_accuracy, 4),
         "training_data_sha256": files_sha256(train_paths),
         "seed": trained.config.seed,
@@ -81,9 +87,8 @@ def _metadata(
     }
 
 
-def _metrics(trained: TrainedModel, test: Evaluation) -> dict[str, Any]:
+def _metrics(trained: TrainedModel) -> dict[str, Any]:
     return {
-        "test": test.as_dict(),
         "validation_accuracy": trained.validation_accuracy,
         "epochs_run": trained.epochs_run,
         "training_seconds": round(trained.seconds, 1),
