@@ -45,8 +45,10 @@ class OnnxFashionModel(Model):
 
     def _run(self, images: np.ndarray) -> np.ndarray:
         assert self.session is not None
-        batch = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
-        return self.session.run(None, {"images": batch})[0]
+        model_input = self.session.get_inputs()[0]
+        dtype = np.uint8 if model_input.type == "tensor(uint8)" else np.float32
+        batch = np.asarray(images, dtype=dtype).reshape(-1, 28, 28, 1)
+        return self.session.run(None, {model_input.name: batch})[0]
 
     async def predict(
         self,

@@ -6,11 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import onnxruntime as ort
 import pytest
 
 from fashion_pubsub.data.dataset import load_split
+from fashion_pubsub.model.evaluate import predict_onnx
+from fashion_pubsub.model.export import existing_versions
 from fashion_pubsub.settings import InfraSettings
 
 from ..conftest import MODEL_BASE_PATH, free_port, make_infra_settings
@@ -20,12 +20,10 @@ IMAGES = 200
 
 def model_accuracy(data_dir: Path, count: int) -> float:
     """Accuracy of the newest committed model on the first `count` test images, by ONNX alone."""
-    version = max(int(p.name) for p in MODEL_BASE_PATH.iterdir() if p.name.isdigit())
-    session = ort.InferenceSession(str(MODEL_BASE_PATH / str(version) / "model.onnx"))
+    version = max(existing_versions(MODEL_BASE_PATH))
     test = load_split(data_dir, "test")
-    images = test.images[:count, :, :, None].astype(np.float32)
-    predicted = session.run(None, {session.get_inputs()[0].name: images})[0].argmax(axis=1)
-    return float((predicted == test.labels[:count]).mean())
+    probabilities = predict_onnx(MODEL_BASE_PATH / str(version) / "model.onnx", test.images[:count])
+    return float((probabilities.argmax(axis=1) == test.labels[:count]).mean())
 
 
 def infra_env(infra: InfraSettings) -> dict[str, str]:

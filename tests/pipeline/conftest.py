@@ -19,6 +19,7 @@ from fashion_pubsub.brokers.factory import create_broker
 from fashion_pubsub.data.dataset import load_split
 from fashion_pubsub.demo.runner import run_topics
 from fashion_pubsub.model.evaluate import predict_onnx
+from fashion_pubsub.model.export import existing_versions
 from fashion_pubsub.settings import AppSettings, KafkaSettings, PubSubSettings, TopicSettings
 
 from ..conftest import MODEL_BASE_PATH, free_port
@@ -77,9 +78,14 @@ def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def expected_labels(data_dir: Path) -> np.ndarray:
-    """What the committed model predicts for each test image, by ONNX Runtime directly."""
+    """What the served (newest) committed version predicts for each test image, by ONNX
+    Runtime directly."""
     test = load_split(data_dir, "test")
-    return predict_onnx(MODEL_BASE_PATH / "1" / "model.onnx", test.images).argmax(axis=1)
+    return predict_onnx(_served_version() / "model.onnx", test.images).argmax(axis=1)
+
+
+def _served_version() -> Path:
+    return MODEL_BASE_PATH / str(max(existing_versions(MODEL_BASE_PATH)))
 
 
 @dataclass

@@ -45,7 +45,7 @@ def _test_images(data_dir: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
 
 async def test_signature_is_the_contract(client: httpx.AsyncClient) -> None:
     body = (await client.get(f"/v2/models/{MODEL}")).json()
-    assert body["inputs"] == [{"name": "images", "datatype": "FP32", "shape": [-1, 28, 28, 1]}]
+    assert body["inputs"] == [{"name": "images", "datatype": "UINT8", "shape": [-1, 28, 28, 1]}]
     assert body["outputs"][0]["name"] == "probabilities"
     assert body["outputs"][0]["shape"][-1] == len(CLASS_NAMES)
 
@@ -77,3 +77,12 @@ def test_client_binary_v2_agrees_with_tf_json(committed_base: Path, data_dir: Pa
     assert prediction.model_version == "1"
     assert (prediction.probabilities.argmax(axis=1) == labels).mean() > 0.85
     np.testing.assert_allclose(prediction.probabilities[:8], tf.json()["predictions"], atol=1e-5)
+
+
+async def test_normalised_pixels_are_refused_with_the_fix(client: httpx.AsyncClient) -> None:
+    """The served model takes whole pixel values; 0..1 floats would all round to black."""
+    response = await client.post(
+        f"/v1/models/{MODEL}:predict", json={"instances": [[[0.5] * 28] * 28]}
+    )
+    assert response.status_code == 400
+    assert "raw pixel values" in response.json()["error"]

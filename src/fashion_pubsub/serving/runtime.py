@@ -139,6 +139,15 @@ def _conform(spec: TensorSpec, array: np.ndarray) -> np.ndarray:
     target = NUMPY_DTYPES.get(spec.datatype, np.dtype(np.float32))
     if array.dtype.kind == "f" or spec.value_range is not None:
         _check_values(spec, array)
+    if (
+        array.dtype.kind == "f"
+        and target.kind in "iu"
+        and not np.array_equal(array, np.rint(array))
+    ):
+        raise InvalidInputError(
+            f"input {spec.name!r} has fractional values; the model takes whole numbers "
+            f"({spec.datatype}): send raw pixel values, not normalised ones"
+        )
     return np.ascontiguousarray(array.reshape(shape), dtype=target)
 
 
