@@ -5,16 +5,16 @@ end to end without putting it in the file name. Each file is written under a
 hidden temporary name and renamed, so a folder watcher never sees half a file.
 """
 
-import io
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from fashion_pubsub.data.errors import DataError
 from fashion_pubsub.data.idx import read_pair
+from fashion_pubsub.data.png import encode_grayscale_png
 
 LABEL_KEY = "label"
 
@@ -25,18 +25,21 @@ class RangeError(DataError):
 
 def png_bytes(pixels: np.ndarray, label: int | None = None) -> bytes:
     """Encode a 28x28 uint8 image as an 8-bit grayscale PNG, with its label if known."""
-    info = PngImagePlugin.PngInfo()
-    if label is not None:
-        info.add_text(LABEL_KEY, str(int(label)))
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", pnginfo=info)
-    return buffer.getvalue()
+    return encode_grayscale_png(pixels, None if label is None else {LABEL_KEY: str(int(label))})
 
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write `data` to a hidden temporary file beside `path`, then rename it into place."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
+    # os-level calls: the pipeline writes one small file per image, and Python's
+    # buffered file objects would double the cost of each.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
 
 

@@ -1,21 +1,14 @@
 """Writing `<stem>-<Class>.png` into the output folder: atomically, never outside it,
 never over another image's file."""
 
-import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from fashion_pubsub.classes import safe_class_name
 from fashion_pubsub.data.convert import write_atomically
+from fashion_pubsub.data.png import encode_grayscale_png
 from fashion_pubsub.pipeline.wire import safe_stem
-
-
-def png(pixels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
 
 
 def write_output(
@@ -27,7 +20,7 @@ def write_output(
     (a redelivery) lands on the same file; a different image with the same name gets
     `-<id>` added instead of overwriting it.
     """
-    data = png(pixels)
+    data = encode_grayscale_png(pixels, level=1)
     stem = safe_stem(source_file, image_id[:12])
     base = f"{stem}-{safe_class_name(class_name)}"
     for name in (f"{base}.png", f"{base}-{image_id[:12]}.png"):
