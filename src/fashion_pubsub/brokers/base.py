@@ -6,7 +6,7 @@ is delivered again (after `nack`, a restart, or an expired ack deadline).
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -66,9 +66,11 @@ class Publisher(ABC):
     """Publishes batches to one topic and reports what the broker confirmed."""
 
     @abstractmethod
-    def publish(self, messages: Sequence[OutgoingMessage]) -> list[PublishResult]:
+    def publish(self, messages: Iterable[OutgoingMessage]) -> list[PublishResult]:
         """Send all messages asynchronously, then wait until each is confirmed or failed.
 
+        Each message is sent as soon as `messages` yields it, so a caller that builds them
+        one by one (reading files, say) overlaps that work with the sending.
         Returns one result per message, in order. Never raises for a single
         message's failure: it is reported in its result.
         """

@@ -2,7 +2,7 @@
 publishing, and consumer-group reading with commits of processed offsets only."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any
 
@@ -103,14 +103,17 @@ class KafkaPublisher(Publisher):
             }
         )
 
-    def publish(self, messages: Sequence[OutgoingMessage]) -> list[PublishResult]:
-        results: list[PublishResult | None] = [None] * len(messages)
+    def publish(self, messages: Iterable[OutgoingMessage]) -> list[PublishResult]:
+        results: list[PublishResult | None] = []
+        sent: list[OutgoingMessage] = []
         for index, message in enumerate(messages):
+            results.append(None)
+            sent.append(message)
             self._produce(message, partial(self._delivered, results, index, message))
         self._producer.flush(_DELIVERY_TIMEOUT_MS / 1000 + 5)
         return [
             result or PublishResult(message, error="not confirmed by Kafka in time")
-            for result, message in zip(results, messages, strict=True)
+            for result, message in zip(results, sent, strict=True)
         ]
 
     def _produce(self, message: OutgoingMessage, callback: Any) -> None:

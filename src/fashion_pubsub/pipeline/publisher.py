@@ -9,6 +9,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from fashion_pubsub.brokers.base import OutgoingMessage, Publisher
@@ -84,16 +85,21 @@ class FilePublisher:
 
     def publish_files(self, paths: list[Path]) -> None:
         """Publish the usable files among `paths`; move each to published/ or rejected/."""
-        messages: list[tuple[Path, OutgoingMessage]] = []
-        for path in paths:
-            message = self._message_for(path)
-            if message is not None:
-                messages.append((path, message))
-        if not messages:
+        sent: list[Path] = []
+
+        def messages() -> Iterator[OutgoingMessage]:
+            # Each file is sent as soon as it is read, not after the whole batch is.
+            for path in paths:
+                message = self._message_for(path)
+                if message is not None:
+                    sent.append(path)
+                    yield message
+
+        results = self._publisher.publish(messages())
+        if not results:
             return
-        results = self._publisher.publish([m for _, m in messages])
         failed = []
-        for (path, _), result in zip(messages, results, strict=True):
+        for path, result in zip(sent, results, strict=True):
             if result.ok:
                 move_unique(path, self._settings.published_dir)
             else:
@@ -101,7 +107,7 @@ class FilePublisher:
                 log_event(
                     logger, "publish_failed", logging.WARNING, file=path.name, error=result.error
                 )
-        self._stats.add(published=len(messages) - len(failed), retries=len(failed))
+        self._stats.add(published=len(results) - len(failed), retries=len(failed))
         if failed:
             time.sleep(_RETRY_SECONDS)  # the broker is struggling: give it a moment
             for path in failed:
