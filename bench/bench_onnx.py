@@ -1,8 +1,8 @@
 """ONNX Runtime throughput of a model version at batch 1 and 64 (no HTTP).
 
-    .venv/bin/python bench/bench_onnx.py [--model models/fashion-model/1/model.onnx]
+    .venv/bin/python bench/bench_onnx.py [--model models/fashion-model/2/model.onnx ...]
 
-Writes bench/results/onnx.json.
+Writes bench/results/onnx.json: one entry per model, measured alternately, best of 3 rounds.
 """
 
 import argparse
@@ -17,8 +17,10 @@ import onnxruntime as ort
 
 
 def images_per_second(session: ort.InferenceSession, batch: int, seconds: float) -> float:
-    name = session.get_inputs()[0].name
-    images = np.random.default_rng(0).integers(0, 256, (batch, 28, 28, 1)).astype(np.float32)
+    model_input = session.get_inputs()[0]
+    name = model_input.name
+    dtype = np.uint8 if model_input.type == "tensor(uint8)" else np.float32
+    images = np.random.default_rng(0).integers(0, 256, (batch, 28, 28, 1)).astype(dtype)
     for _ in range(20):
         session.run(None, {name: images})
     done, started = 0, time.perf_counter()
@@ -30,20 +32,36 @@ def images_per_second(session: ort.InferenceSession, batch: int, seconds: float)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", type=Path, default=Path("models/fashion-model/1/model.onnx"))
+    parser.add_argument(
+        "--model",
+        type=Path,
+        nargs="+",
+        default=[Path(f"models/fashion-model/{v}/model.onnx") for v in (1, 2)],
+    )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
-    session = ort.InferenceSession(str(args.model), options, providers=["CPUExecutionProvider"])
+    sessions = {
+        str(path): ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        for path in args.model
+    }
+    load_at_start = os.getloadavg()
+    best: dict[str, dict[str, float]] = {name: {"1": 0.0, "64": 0.0} for name in sessions}
+    for _ in range(args.rounds):  # alternating, so a busy moment hurts every model alike
+        for name, session in sessions.items():
+            for batch in ("1", "64"):
+                rate = images_per_second(session, int(batch), args.seconds)
+                best[name][batch] = max(best[name][batch], round(rate))
     figures = {
-        "model": str(args.model),
         "threads": args.threads,
-        "images_per_second": {
-            str(b): round(images_per_second(session, b, args.seconds)) for b in (1, 64)
-        },
+        "rounds": args.rounds,
+        "images_per_second": best,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "onnxruntime": ort.__version__,
+        "load_average_at_start": load_at_start,
     }
     out = Path("bench/results/onnx.json")
     out.parent.mkdir(parents=True, exist_ok=True)
