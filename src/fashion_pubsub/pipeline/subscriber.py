@@ -92,6 +92,7 @@ class ImageSubscriber:
             output=self._settings.output_dir,
             known_results=len(self._index.done),
         )
+        self._connect_model_server()
         try:
             while not stop.is_set():
                 messages = self._channels.consumer.receive(
@@ -106,6 +107,16 @@ class ImageSubscriber:
             self._settle()
             self._writer.shutdown()
             self._log.close()
+
+    def _connect_model_server(self) -> None:
+        """Reach the model server before the first batch; if it is down, say so and go on
+        (batches then wait for it, see `_classify`)."""
+        try:
+            protocol = self._client.connect()
+        except ServingUnavailableError as exc:
+            log_event(logger, "model_server_unavailable", logging.WARNING, error=exc)
+        else:
+            log_event(logger, "model_server", url=self._settings.url, protocol=protocol)
 
     def _process_guarded(self, messages: Sequence[Message], stop: threading.Event) -> None:
         """One batch; a failure nobody foresaw gives the batch back instead of ending the

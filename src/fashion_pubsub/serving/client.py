@@ -89,9 +89,19 @@ class ServingClient:
             raise ServingRequestError(
                 f"images must be a non-empty [N,28,28] batch, got shape {list(images.shape)}"
             )
+        self.connect()
+        return self._infer_v2(images) if self._speaks_v2 else self._predict_tf(images)
+
+    def connect(self) -> str:
+        """Open the connection and learn the server's protocol now, so the first batch does
+        not pay for it. Returns which protocol will be used.
+
+        Raises:
+            ServingUnavailableError: the server does not answer (yet).
+        """
         if self._speaks_v2 is None:
             self._speaks_v2 = self._probe_v2()
-        return self._infer_v2(images) if self._speaks_v2 else self._predict_tf(images)
+        return "Open Inference Protocol, binary" if self._speaks_v2 else "TF Serving predict, JSON"
 
     def _http(self) -> httpx.Client:
         if self._client is None:
