@@ -134,7 +134,7 @@ class PublisherSettings(BaseSettings):
     published_dir: Path = Path("workdir/published-images")
     rejected_dir: Path = Path("workdir/rejected")
     batch_size: int = Field(default=500, ge=1, le=10_000)
-    max_wait_seconds: float = Field(default=0.02, ge=0)
+    max_wait_seconds: float = Field(default=0.005, ge=0)
     max_image_bytes: int = Field(default=1_000_000, ge=1)
 
 
@@ -146,7 +146,7 @@ class SubscriberSettings(BaseSettings):
     url: str = "http://localhost:8501/v1/models/fashion-model:predict"
     results: Path | None = None
     batch_size: int = Field(default=256, ge=1, le=4096)
-    max_wait_seconds: float = Field(default=0.02, ge=0)
+    max_wait_seconds: float = Field(default=0.005, ge=0)
     hold_seconds: float = Field(default=60.0, gt=0)
     max_backoff_seconds: float = Field(default=5.0, gt=0)
 
