@@ -36,6 +36,7 @@ _ADMIN_TIMEOUT = 30.0
 _ADMIN_RETRY = retry.Retry(predicate=retry.if_exception_type(gexc.ServiceUnavailable), timeout=10.0)
 _PUBLISH_TIMEOUT = 60.0
 _EMPTY_PULL_PAUSE_SECONDS = 0.005
+_MAX_EMPTY_PULL_PAUSE_SECONDS = 0.05
 KEEP_SUFFIX = "-keep"
 
 
@@ -196,17 +197,22 @@ class PubSubConsumer(Consumer):
         self._path = self._client.subscription_path(settings.project_id, topics.subscription)
         self._unavailable = unavailable
         self._ack_deadline = settings.ack_deadline_seconds
+        self._idle_pause = _EMPTY_PULL_PAUSE_SECONDS
 
     def receive(self, max_messages: int, timeout: float) -> list[Message]:
         deadline = time.monotonic() + timeout
         while True:
             received = self._pull(max_messages, timeout)
-            left = deadline - time.monotonic()
-            if received or left <= 0:
+            if received:
+                self._idle_pause = _EMPTY_PULL_PAUSE_SECONDS
                 return [self._to_message(r) for r in received]
             # The emulator answers an empty pull at once instead of holding it: pulling
-            # again straight away kept half a core busy doing nothing.
-            time.sleep(min(_EMPTY_PULL_PAUSE_SECONDS, left))
+            # again straight away kept half a core busy doing nothing. Pause after an
+            # empty pull, longer while the subscription stays empty (at most 50 ms).
+            time.sleep(self._idle_pause)
+            self._idle_pause = min(self._idle_pause * 2, _MAX_EMPTY_PULL_PAUSE_SECONDS)
+            if time.monotonic() >= deadline:
+                return []
 
     def _pull(self, max_messages: int, timeout: float) -> list[Any]:
         try:
