@@ -89,9 +89,12 @@ def stop(pid_file: PidFile, timeout: float = 20.0) -> int | None:
         pid_file.remove()
         return None
     _signal_group(pid, signal.SIGTERM)
-    if not wait_exit(pid, timeout):
+    # The recorded process may be a start script whose JVM child outlives it by a moment:
+    # done means the whole group is gone, not just its leader.
+    if not (wait_exit(pid, timeout) and _wait_group_exit(pid, timeout)):
         _signal_group(pid, signal.SIGKILL)
         wait_exit(pid, 5.0)
+        _wait_group_exit(pid, 5.0)
     pid_file.remove()
     return pid
 
@@ -104,6 +107,20 @@ def wait_exit(pid: int, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return not is_alive(pid)
+
+
+def _wait_group_exit(group: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return True  # not ours to watch; the leader's exit is all we can know
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 
 
 def is_alive(pid: int) -> bool:
