@@ -35,6 +35,8 @@ def test_small_bench_measures_both_brokers_against_the_old_path(
         "60",
         "--paced-images",
         "100",
+        "--warmup-images",
+        "50",
         "--data-dir",
         str(data_dir),
         "--workdir",
@@ -55,7 +57,7 @@ def test_small_bench_measures_both_brokers_against_the_old_path(
     figures = json.loads(output.read_text())
     for broker in ("apache-kafka", "google-pubsub"):
         runs = figures["brokers"][broker]
-        assert runs["pipeline"]["images"] == 300
+        assert runs["pipeline"]["images"] == 300 and runs["warmup_images"] == 50
         assert runs["baseline"]["images"] == 60
         assert runs["pipeline"]["images_per_second"] > 0
         assert runs["speedup"] > 0

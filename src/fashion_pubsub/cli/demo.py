@@ -130,6 +130,13 @@ def demo(images: int, subscribers: int, live: bool | None, **options: Any) -> No
     help="Images for the latency run at half the maximum rate.",
 )
 @click.option(
+    "--warmup-images",
+    type=click.IntRange(0, 10_000),
+    default=2000,
+    help="Images sent through the pipeline first, unmeasured, so a just-started broker "
+    "is measured warm (0: none).",
+)
+@click.option(
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     default=Path("bench/results/pipeline.json"),
@@ -137,7 +144,13 @@ def demo(images: int, subscribers: int, live: bool | None, **options: Any) -> No
 )
 @_run_options
 def bench(
-    brokers: str, images: int, baseline_images: int, paced_images: int, output: Path, **options: Any
+    brokers: str,
+    images: int,
+    baseline_images: int,
+    paced_images: int,
+    warmup_images: int,
+    output: Path,
+    **options: Any,
 ) -> None:
     """Measure the pipeline on each broker against the old design's data path."""
     from fashion_pubsub.demo.bench import BenchPlan, run_bench, write_outputs
@@ -152,6 +165,7 @@ def bench(
         images=images,
         baseline_images=baseline_images,
         paced_images=paced_images,
+        warmup_images=warmup_images,
     )
     click.echo(write_outputs(run_bench(plan), output))
     click.echo(f"figures written to {output} and {output.with_suffix('.md')}")
