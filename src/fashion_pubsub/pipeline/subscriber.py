@@ -203,6 +203,7 @@ class ImageSubscriber:
                 )
                 if stop.is_set() or time.monotonic() - held_since > self._settings.hold_seconds:
                     raise HoldExpiredError from exc
+                self._settle()  # the batch before is done: ack it now, not after the outage
                 self._channels.consumer.extend(messages)
                 stop.wait(self._backoff)
 
