@@ -9,7 +9,6 @@ so their messages are retained for whoever inspects them.
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -35,6 +34,7 @@ _ADMIN_TIMEOUT = 30.0
 # Admin calls retry briefly: an unreachable service should be an error in seconds, not minutes.
 _ADMIN_RETRY = retry.Retry(predicate=retry.if_exception_type(gexc.ServiceUnavailable), timeout=10.0)
 _PUBLISH_TIMEOUT = 60.0
+_MESSAGES_PER_CALL = 100
 _EMPTY_PULL_PAUSE_SECONDS = 0.005
 _MAX_EMPTY_PULL_PAUSE_SECONDS = 0.05
 KEEP_SUFFIX = "-keep"
@@ -155,38 +155,57 @@ class PubSubBroker(Broker):
 
 
 class PubSubPublisher(Publisher):
-    """Batching publisher; `publish` waits for every future of its batch."""
+    """Sends each batch as Publish calls of up to `_MESSAGES_PER_CALL` messages.
+
+    google-cloud-pubsub's batching publisher spends ~40 us of CPU per message on futures,
+    locks and wrapper objects (measured); our batches are already batches, so one
+    Publish call per chunk of raw protobuf messages does the same work for a fraction.
+    """
 
     def __init__(self, settings: PubSubSettings, topic: str) -> None:
-        batching = pubsub_v1.types.BatchSettings(
-            max_messages=1000, max_bytes=8_000_000, max_latency=0.005
-        )
-        self._client = pubsub_v1.PublisherClient(
-            batch_settings=batching, **_transport_kwargs(settings, "publisher")
-        )
+        from google.pubsub_v1 import PublisherClient
+
+        self._client = PublisherClient(**_transport_kwargs(settings, "publisher"))
         self._topic = self._client.topic_path(settings.project_id, topic)
 
     def publish(self, messages: Iterable[OutgoingMessage]) -> list[PublishResult]:
-        sent: list[tuple[OutgoingMessage, Future[str]]] = []
-        for m in messages:
-            future = self._client.publish(self._topic, m.payload, **{**m.attributes, "key": m.key})
-            sent.append((m, future))
-        return [self._result(m, f) for m, f in sent]
+        results: list[PublishResult] = []
+        chunk: list[OutgoingMessage] = []
+        for message in messages:
+            chunk.append(message)
+            if len(chunk) == _MESSAGES_PER_CALL:  # send while the caller builds the rest
+                results += self._send(chunk)
+                chunk = []
+        if chunk:
+            results += self._send(chunk)
+        return results
 
-    @staticmethod
-    def _result(message: OutgoingMessage, future: Future[str]) -> PublishResult:
+    def _send(self, chunk: list[OutgoingMessage]) -> list[PublishResult]:
+        from google.pubsub_v1 import PublishRequest, PubsubMessage
+
+        request = PublishRequest.pb()(
+            topic=self._topic,
+            messages=[
+                PubsubMessage.pb()(data=m.payload, attributes={**m.attributes, "key": m.key})
+                for m in chunk
+            ],
+        )
         try:
-            return PublishResult(message, message_id=future.result(timeout=_PUBLISH_TIMEOUT))
+            response = self._client.publish(request=request, timeout=_PUBLISH_TIMEOUT)
         except gexc.NotFound:
-            return PublishResult(
-                message, error="topic not found: run `fashion-pubsub init-brokers`"
-            )
-        except Exception as exc:  # noqa: BLE001 - every failure is reported per message
-            return PublishResult(message, error=f"{type(exc).__name__}: {exc}")
+            return _failed(chunk, "topic not found: run `fashion-pubsub init-brokers`")
+        except gexc.GoogleAPIError as exc:  # call errors and retries exhausted: per message
+            return _failed(chunk, f"{type(exc).__name__}: {exc}")
+        return [
+            PublishResult(m, message_id=i) for m, i in zip(chunk, response.message_ids, strict=True)
+        ]
 
     def close(self) -> None:
-        self._client.stop()
-        self._client.transport.close()
+        self._client.transport.close()  # type: ignore[no-untyped-call]
+
+
+def _failed(chunk: list[OutgoingMessage], error: str) -> list[PublishResult]:
+    return [PublishResult(m, error=error) for m in chunk]
 
 
 class PubSubConsumer(Consumer):
