@@ -67,10 +67,11 @@ class Publisher(ABC):
 
     @abstractmethod
     def publish(self, messages: Iterable[OutgoingMessage]) -> list[PublishResult]:
-        """Send all messages asynchronously, then wait until each is confirmed or failed.
+        """Send all messages, then wait until each is confirmed or failed.
 
-        Each message is sent as soon as `messages` yields it, so a caller that builds them
-        one by one (reading files, say) overlaps that work with the sending.
+        Sending starts while `messages` is still yielding (each message at once, or in
+        small chunks), so a caller that builds them one by one (reading files, say)
+        overlaps that work with the sending.
         Returns one result per message, in order. Never raises for a single
         message's failure: it is reported in its result.
         """
