@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from fashion_pubsub.model.evaluate import pixel_dtype
+
 
 def images_per_second(session: ort.InferenceSession, batch: int, seconds: float) -> float:
     model_input = session.get_inputs()[0]
     name = model_input.name
-    dtype = np.uint8 if model_input.type == "tensor(uint8)" else np.float32
-    images = np.random.default_rng(0).integers(0, 256, (batch, 28, 28, 1)).astype(dtype)
+    images = np.random.default_rng(0).integers(0, 256, (batch, 28, 28, 1))
+    images = images.astype(pixel_dtype(model_input))
     for _ in range(20):
         session.run(None, {name: images})
     done, started = 0, time.perf_counter()

@@ -289,9 +289,10 @@ def _raw_onnxruntime(model_dir: Path, images: np.ndarray, seconds: float) -> flo
     session = ort.InferenceSession(
         str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"]
     )
+    from fashion_pubsub.model.evaluate import pixel_dtype
+
     model_input = session.get_inputs()[0]
-    dtype = np.uint8 if model_input.type == "tensor(uint8)" else np.float32
-    batch = {model_input.name: images.reshape(-1, 28, 28, 1).astype(dtype)}
+    batch = {model_input.name: images.reshape(-1, 28, 28, 1).astype(pixel_dtype(model_input))}
     for _ in range(5):
         session.run(None, batch)
     runs, started = 0, time.perf_counter()

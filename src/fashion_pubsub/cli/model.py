@@ -12,12 +12,12 @@ from fashion_pubsub.cli.app import (
     main,
 )
 from fashion_pubsub.model.train import TrainConfig
-
-if TYPE_CHECKING:
-    from fashion_pubsub.model.evaluate import Evaluation
 from fashion_pubsub.settings import (
     DataSettings,
 )
+
+if TYPE_CHECKING:
+    from fashion_pubsub.model.evaluate import Evaluation
 
 
 @main.command(context_settings=CONTEXT)

@@ -35,14 +35,17 @@ def predict_onnx(model_path: Path, images: np.ndarray, batch_size: int = 1000) -
 
     session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     model_input = session.get_inputs()[0]
-    dtype = np.uint8 if model_input.type == "tensor(uint8)" else np.float32
+    dtype = pixel_dtype(model_input)
     batches = [
-        session.run(None, {model_input.name: images[i : i + batch_size, :, :, None].astype(dtype)})[
-            0
-        ]
+        session.run(None, {model_input.name: images[i : i + batch_size, :, :, None].astype(dtype)})
         for i in range(0, len(images), batch_size)
     ]
-    return np.concatenate(batches)
+    return np.concatenate([outputs[0] for outputs in batches])
+
+
+def pixel_dtype(model_input: Any) -> type[np.generic]:
+    """The dtype an ONNX Runtime input takes pixels in: uint8 (served versions) or float32."""
+    return np.uint8 if model_input.type == "tensor(uint8)" else np.float32
 
 
 def evaluate(probabilities: np.ndarray, labels: np.ndarray) -> Evaluation:

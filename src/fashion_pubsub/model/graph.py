@@ -95,21 +95,17 @@ class _Graph:
         if shift != 0.0:
             # Zero padding would see the shift at the borders: folding it is not exact.
             raise ExportError(f"the input rescaling adds {shift}; only a pure scale folds")
-        conv = self._next_conv(shift_node.output[0])
+        to_nchw = self.single_consumer(shift_node.output[0], "Reshape")  # one channel: a reshape
+        conv = self.single_consumer(to_nchw.output[0], "Conv")
         weights = self.constant(conv.input[1])
         self.set_constant(conv.input[1], (weights * scale).astype(weights.dtype))
         as_float = f"{pixels.name}_as_float"
-        for node in self.consumers(shift_node.output[0]):
-            _replace_input(node, shift_node.output[0], as_float)
+        _replace_input(to_nchw, shift_node.output[0], as_float)
         self.graph.node.remove(scale_node)
         self.graph.node.remove(shift_node)
         cast = helper.make_node("Cast", [pixels.name], [as_float], to=TensorProto.FLOAT)
         self.graph.node.insert(0, cast)
         pixels.type.tensor_type.elem_type = TensorProto.UINT8
-
-    def _next_conv(self, tensor: str) -> Any:
-        node = self.single_consumer(tensor, "Reshape")  # NHWC with one channel -> NCHW
-        return self.single_consumer(node.output[0], "Conv")
 
     def flatten_without_transpose(self) -> None:
         """Transpose(NCHW->NHWC) -> Reshape -> MatMul  becomes  Reshape -> MatMul(rows permuted)."""

@@ -57,6 +57,9 @@ class OptimizedModels:
             figures["quantization"] = {**QUANTIZATION, "onnxruntime": onnxruntime.__version__}
         return figures
 
+    def metrics(self) -> dict[str, Any]:
+        return {"test": self.served_test.as_dict(), "float_test": self.float_test.as_dict()}
+
 
 def optimize_version(
     folder: Path, calibration: np.ndarray, test: Dataset, quantize: bool = True
@@ -137,9 +140,7 @@ def derive_optimized_version(
         for stale in ("name", "version", "created", "classes", "outputs"):
             metadata.pop(stale, None)
         metadata.update(optimized.metadata(), derived_from=source)
-        metrics.update(
-            test=optimized.served_test.as_dict(), float_test=optimized.float_test.as_dict()
-        )
+        metrics.update(optimized.metrics())
         return publish_version(staging, base_path, metadata, metrics), optimized
     finally:
         discard(staging)

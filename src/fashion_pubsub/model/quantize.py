@@ -36,11 +36,12 @@ def quantize_for_serving(float_model: Path, target: Path, calibration: np.ndarra
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    head = _classifier_head(onnx.load(str(float_model)).graph)
+    graph = onnx.load(str(float_model)).graph
+    head = _classifier_head(graph)
     quantize_static(
         str(float_model),
         str(target),
-        _Calibration(calibration, _input_name(float_model)),
+        _Calibration(calibration, graph.input[0].name),
         quant_format=QuantFormat.QDQ,
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
@@ -61,12 +62,6 @@ def _classifier_head(graph: Any) -> list[str]:
     if last is None:
         raise ExportError("the model has no dense layer; cannot find its classifier head")
     return [n.name for n in nodes[last:]]
-
-
-def _input_name(model: Path) -> str:
-    import onnx
-
-    return str(onnx.load(str(model)).graph.input[0].name)
 
 
 class _Calibration:

@@ -59,11 +59,7 @@ def run_training(
             staging,
             export,
             {**_metadata(trained, train_paths), **optimized.metadata()},
-            {
-                **_metrics(trained),
-                "test": evaluation.as_dict(),
-                "float_test": optimized.float_test.as_dict(),
-            },
+            {**_metrics(trained), **optimized.metrics()},
         )
     finally:
         discard(staging)
