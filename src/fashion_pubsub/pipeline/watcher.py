@@ -79,16 +79,17 @@ class FolderWatcher:
     def __init__(self, folder: Path, ready: "queue.Queue[Path]") -> None:
         self._folder = folder.resolve()
         self._ready = ready
-        self._observer = _arrivals_observer() if sys.platform == "linux" else Observer()
+        self._events: list[type[FileSystemEvent]] = [FileClosedEvent, FileMovedEvent]
+        if sys.platform == "linux":
+            self._observer = _arrivals_observer()
+            self._events.append(FileCreatedEvent)  # a rename into the folder, see above
+        else:
+            self._observer = Observer()  # its "created" may be a file still being written
 
     def start(self) -> None:
         self._folder.mkdir(parents=True, exist_ok=True)
         self._observer.schedule(
-            _Enqueue(self._folder, self._ready),
-            str(self._folder),
-            event_filter=[FileClosedEvent, FileMovedEvent, FileCreatedEvent]
-            if sys.platform == "linux"
-            else [FileClosedEvent, FileMovedEvent],  # elsewhere "created" may be half-written
+            _Enqueue(self._folder, self._ready), str(self._folder), event_filter=self._events
         )
         self._observer.start()  # before the scan, so nothing written meanwhile is missed
         for path in sorted(self._folder.iterdir()):
