@@ -101,26 +101,30 @@ def stop(pid_file: PidFile, timeout: float = 20.0) -> int | None:
 
 def wait_exit(pid: int, timeout: float) -> bool:
     """Wait until `pid` is gone (reaping it if it is our child); True if it exited."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not is_alive(pid):
-            return True
-        time.sleep(0.05)
-    return not is_alive(pid)
+    return _wait_until(lambda: not is_alive(pid), timeout)
 
 
 def _wait_group_exit(group: int, timeout: float) -> bool:
+    return _wait_until(lambda: not _group_alive(group), timeout)
+
+
+def _wait_until(done: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
+    while time.monotonic() < deadline:
+        if done():
             return True
-        except PermissionError:
-            return True  # not ours to watch; the leader's exit is all we can know
-        if time.monotonic() >= deadline:
-            return False
         time.sleep(0.05)
+    return done()
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # not ours to watch; the leader's exit is all we can know
+    return True
 
 
 def is_alive(pid: int) -> bool:
