@@ -13,11 +13,17 @@ from pathlib import Path
 import pytest
 
 from fashion_pubsub.infra import kafka, pubsub_emulator
+from fashion_pubsub.model.export import existing_versions
 from fashion_pubsub.settings import InfraSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA_DIR = ROOT.parent / "shared" / "data" / "fashion-mnist"
 MODEL_BASE_PATH = ROOT / "models" / "fashion-model"
+
+
+def served_model_version() -> Path:
+    """The committed version the server serves by default: the newest."""
+    return MODEL_BASE_PATH / str(max(existing_versions(MODEL_BASE_PATH)))
 
 
 def _interrupt(signum: int, frame: object) -> None:

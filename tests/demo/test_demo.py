@@ -10,19 +10,17 @@ import pytest
 
 from fashion_pubsub.data.dataset import load_split
 from fashion_pubsub.model.evaluate import predict_onnx
-from fashion_pubsub.model.export import existing_versions
 from fashion_pubsub.settings import InfraSettings
 
-from ..conftest import MODEL_BASE_PATH, free_port, make_infra_settings
+from ..conftest import MODEL_BASE_PATH, free_port, make_infra_settings, served_model_version
 
 IMAGES = 200
 
 
 def model_accuracy(data_dir: Path, count: int) -> float:
     """Accuracy of the newest committed model on the first `count` test images, by ONNX alone."""
-    version = max(existing_versions(MODEL_BASE_PATH))
     test = load_split(data_dir, "test")
-    probabilities = predict_onnx(MODEL_BASE_PATH / str(version) / "model.onnx", test.images[:count])
+    probabilities = predict_onnx(served_model_version() / "model.onnx", test.images[:count])
     return float((probabilities.argmax(axis=1) == test.labels[:count]).mean())
 
 

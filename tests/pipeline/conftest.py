@@ -19,10 +19,9 @@ from fashion_pubsub.brokers.factory import create_broker
 from fashion_pubsub.data.dataset import load_split
 from fashion_pubsub.demo.runner import run_topics
 from fashion_pubsub.model.evaluate import predict_onnx
-from fashion_pubsub.model.export import existing_versions
 from fashion_pubsub.settings import AppSettings, KafkaSettings, PubSubSettings, TopicSettings
 
-from ..conftest import MODEL_BASE_PATH, free_port
+from ..conftest import MODEL_BASE_PATH, free_port, served_model_version
 
 BROKERS = [
     pytest.param("apache-kafka", marks=pytest.mark.kafka, id="kafka"),
@@ -81,11 +80,7 @@ def expected_labels(data_dir: Path) -> np.ndarray:
     """What the served (newest) committed version predicts for each test image, by ONNX
     Runtime directly."""
     test = load_split(data_dir, "test")
-    return predict_onnx(_served_version() / "model.onnx", test.images).argmax(axis=1)
-
-
-def _served_version() -> Path:
-    return MODEL_BASE_PATH / str(max(existing_versions(MODEL_BASE_PATH)))
+    return predict_onnx(served_model_version() / "model.onnx", test.images).argmax(axis=1)
 
 
 @dataclass
