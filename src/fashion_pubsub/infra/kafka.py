@@ -89,7 +89,13 @@ num.io.threads=4
 
 
 def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A random cluster id as Kafka writes them. Like Kafka's own Uuid.randomUuid, never one
+    starting with "-": StorageTool's argument parser would take it for an option (1 start
+    in 64 failed that way)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _java_command(settings: InfraSettings, *args: str) -> list[str]:
