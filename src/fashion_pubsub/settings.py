@@ -104,6 +104,10 @@ class InfraSettings(BaseSettings):
     emulator_script: Path = EMULATOR_SCRIPT
     emulator_port: int = Field(default=8085, ge=1, le=65535)
     emulator_heap: str = "256m"
+    # For both JVMs. On two cores shared with the pipeline, C2 compiling cost Kafka more
+    # CPU in each 10,000-image burst than serving it, and G1's concurrent threads more
+    # again: C1 and the serial collector halved Kafka's CPU per image (docs/benchmarks.md).
+    jvm_options: str = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
     start_timeout_seconds: float = Field(default=60.0, gt=0)
 
 

@@ -6,6 +6,7 @@ formatted once; the data folder survives restarts, so topics and messages do too
 
 import base64
 import os
+import shlex
 import subprocess
 import time
 import uuid
@@ -104,7 +105,7 @@ def _java_command(settings: InfraSettings, *args: str) -> list[str]:
     return [
         require_java(),
         f"-Xmx{settings.kafka_heap}",
-        "-XX:+UseG1GC",
+        *shlex.split(settings.jvm_options),
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={log4j}",
         "-cp",

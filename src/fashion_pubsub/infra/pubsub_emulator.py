@@ -52,7 +52,7 @@ def start(settings: InfraSettings) -> ServiceStatus:
                 "repository) or set FASHION_PUBSUB_INFRA_EMULATOR_SCRIPT"
             )
         require_java()
-        env = {**os.environ, "JAVA_OPTS": f"-Xmx{settings.emulator_heap}"}
+        env = {**os.environ, "JAVA_OPTS": f"-Xmx{settings.emulator_heap} {settings.jvm_options}"}
         spawn_until_ready(
             [str(script), "--host=127.0.0.1", f"--port={settings.emulator_port}"],
             env=env,
