@@ -1,5 +1,6 @@
 """The live progress view: published, predicted, rejected, images/s."""
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,15 +32,14 @@ class Counts:
 def count_files(folder: Path, suffix: str = "") -> int:
     """Files in `folder` (not hidden, not `.reason` notes), or 0 if it does not exist yet."""
     try:
-        return sum(
-            1
-            for p in folder.iterdir()
-            if not p.name.startswith(".")
-            and not p.name.endswith(".reason")
-            and p.name.endswith(suffix)
-        )
+        names = os.listdir(folder)  # names, not Paths: this runs five times a second
     except FileNotFoundError:
         return 0
+    return sum(
+        1
+        for name in names
+        if not name.startswith(".") and not name.endswith(".reason") and name.endswith(suffix)
+    )
 
 
 def render(counts: Counts, title: str) -> Table:
