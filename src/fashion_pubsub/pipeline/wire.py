@@ -7,7 +7,6 @@ Pub/Sub attributes): see docs/wire-format.md. The Kafka key is the image id.
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import PurePosixPath, PureWindowsPath
 
 import numpy as np
 
@@ -112,7 +111,7 @@ def safe_stem(source_file: str, fallback: str) -> str:
     """A file-name stem from untrusted metadata that can never leave the output folder:
     the last path component only, without its extension, only word characters, dots and
     dashes, no leading dot."""
-    name = PureWindowsPath(PurePosixPath(source_file).name).name
+    name = source_file.replace("\\", "/").rsplit("/", 1)[-1]  # POSIX or Windows separators
     stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
     cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem).lstrip(".")
     return cleaned[:100] or fallback
