@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fashion_pubsub.demo.bench import filesystem_type
 from fashion_pubsub.settings import InfraSettings
 
 from ..conftest import MODEL_BASE_PATH, free_port
@@ -62,5 +63,17 @@ def test_small_bench_measures_both_brokers_against_the_old_path(
         assert runs["pipeline"]["images_per_second"] > 0
         assert runs["speedup"] > 0
         assert runs["pipeline"]["accuracy"] > 0.85
+        assert runs["half_rate"]["images"] == 100
+    # The latency run stages its files, then renames every one of them into the input folder.
+    staged = [p for p in (tmp_path / "work").rglob("*") if ".input-images-staging" in str(p)]
+    assert staged and all(p.is_dir() for p in staged)
+    assert figures["machine"]["workdir_filesystem"] == filesystem_type(tmp_path)
     table = output.with_suffix(".md").read_text()
     assert "| apache-kafka | baseline |" in table and "speed-up" in table
+    assert f"folders on {filesystem_type(tmp_path)}" in table
+
+
+@pytest.mark.skipif(not Path("/proc/self/mountinfo").exists(), reason="reads Linux mounts")
+def test_the_figures_name_the_file_system_the_folders_are_on() -> None:
+    assert filesystem_type(Path("/proc/self/status")) == "proc"
+    assert filesystem_type(Path("/dev/shm/not-created-yet")) == "tmpfs"

@@ -49,7 +49,11 @@ class BenchPlan:
 
 def run_bench(plan: BenchPlan) -> dict[str, Any]:
     """Measure each broker: full speed, half speed (latency), and the old path."""
-    figures: dict[str, Any] = {"machine": machine(), "started": time.time(), "brokers": {}}
+    figures: dict[str, Any] = {
+        "machine": machine(plan.base.run_dir),
+        "started": time.time(),
+        "brokers": {},
+    }
     for broker in plan.brokers:
         figures["brokers"][broker] = _bench_broker(plan, broker)
     return figures
@@ -158,7 +162,7 @@ def run_baseline(plan: RunPlan) -> Summary:
     return summarize(outcomes, first_seen)
 
 
-def machine() -> dict[str, Any]:
+def machine(run_dir: Path) -> dict[str, Any]:
     import os
 
     return {
@@ -166,7 +170,27 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "processor": platform.processor() or platform.machine(),
+        "workdir_filesystem": filesystem_type(run_dir),
     }
+
+
+def filesystem_type(path: Path) -> str:
+    """The file system holding `path` ("ext4", "tmpfs", ...), from /proc/self/mountinfo;
+    "unknown" elsewhere. The pipeline creates a file per image, and what that costs
+    depends on the file system far more than on anything else (docs/benchmarks.md)."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return "unknown"
+    target = str(path.resolve())
+    best, kind = "", "unknown"
+    for line in lines:
+        fields = line.split()
+        mount_point, fstype = fields[4], fields[fields.index("-") + 1]
+        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):
+            best, kind = mount_point, fstype
+    return kind
 
 
 def write_outputs(figures: dict[str, Any], json_path: Path) -> str:
@@ -180,6 +204,8 @@ def write_outputs(figures: dict[str, Any], json_path: Path) -> str:
 
 def markdown_table(figures: dict[str, Any]) -> str:
     lines = [
+        f"Input and output folders on {figures['machine'].get('workdir_filesystem', 'unknown')}.",
+        "",
         "| broker | path | images | images/s | p50 ms | p95 ms | p99 ms | accuracy |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
