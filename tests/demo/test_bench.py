@@ -64,6 +64,8 @@ def test_small_bench_measures_both_brokers_against_the_old_path(
         assert runs["speedup"] > 0
         assert runs["pipeline"]["accuracy"] > 0.85
         assert runs["half_rate"]["images"] == 100
+        assert runs["half_rate"]["lead_in_images"] > 0
+        assert runs["half_rate"]["p99_ms_with_lead_in"] > 0
     # The latency run stages its files, then renames every one of them into the input folder.
     staged = [p for p in (tmp_path / "work").rglob("*") if ".input-images-staging" in str(p)]
     assert staged and all(p.is_dir() for p in staged)
@@ -71,6 +73,7 @@ def test_small_bench_measures_both_brokers_against_the_old_path(
     table = output.with_suffix(".md").read_text()
     assert "| apache-kafka | baseline |" in table and "speed-up" in table
     assert f"folders on {filesystem_type(tmp_path)}" in table
+    assert "were a lead-in, not measured" in table
 
 
 @pytest.mark.skipif(not Path("/proc/self/mountinfo").exists(), reason="reads Linux mounts")

@@ -7,7 +7,7 @@ processes (`fashion-pubsub publish` / `subscribe`), as a user would run them.
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fashion_pubsub.brokers.base import Broker
@@ -16,7 +16,7 @@ from fashion_pubsub.demo.feeder import ImageFeeder
 from fashion_pubsub.demo.live import Counts, LiveView, count_files
 from fashion_pubsub.demo.results import ResultsTail
 from fashion_pubsub.demo.stack import Stack
-from fashion_pubsub.demo.summary import Outcome, Summary, summarize
+from fashion_pubsub.demo.summary import Outcome, Summary, percentiles, summarize
 from fashion_pubsub.errors import FashionPubSubError
 from fashion_pubsub.infra import kafka, pubsub_emulator
 from fashion_pubsub.logs import log_event
@@ -55,6 +55,8 @@ class RunPlan:
         first_index: index of the first test image.
         rate: drop images into the input folder at this many per second while the
             pipeline runs; None drops them all before it starts (a burst).
+        lead_in: images sent first, in the same way, and left out of the summary: with a
+            rate, the new processes' first second (see docs/benchmarks.md).
     """
 
     broker: BrokerName
@@ -70,6 +72,7 @@ class RunPlan:
     live: bool = False
     first_index: int = 0
     rate: float | None = None
+    lead_in: int = 0
 
     @property
     def predict_url(self) -> str:
@@ -98,9 +101,8 @@ def run_pipeline(plan: RunPlan) -> RunResult:
         stack.ensure_model_server(plan.status_url, plan.model_base_path, plan.server_port)
         env = _pipeline_env(plan)
         broker_for(plan).ensure_topics()
-        feeder = ImageFeeder(
-            plan.data_dir, plan.folder("input-images"), plan.first_index, plan.images
-        )
+        total = plan.lead_in + plan.images
+        feeder = ImageFeeder(plan.data_dir, plan.folder("input-images"), plan.first_index, total)
         results = [plan.folder(f"results-{i}.jsonl") for i in range(plan.subscribers)]
         for i, path in enumerate(results):
             stack.spawn(f"subscriber-{i}", _subscribe_args(plan, path), env)
@@ -114,12 +116,18 @@ def run_pipeline(plan: RunPlan) -> RunResult:
             stack.spawn("publisher", _publish_args(plan), env)
         else:
             feeder.start_paced(plan.rate)
-        sources = {f"{i}.png" for i in range(plan.first_index, plan.first_index + plan.images)}
-        tail = _wait_for_results(plan, stack, ResultsTail(results, sources))
+        sources = {f"{i}.png" for i in range(plan.first_index, plan.first_index + total)}
+        tail = _wait_for_results(plan, stack, ResultsTail(results, sources), total)
         started = list(stack.started)
-    outcomes = list(tail.outcomes.values())
+    first_measured = plan.first_index + plan.lead_in
+    measured = {f"{i}.png" for i in range(first_measured, first_measured + plan.images)}
+    outcomes = [o for o in tail.outcomes.values() if o.source in measured]
     first_seen = min((o.finished_at - o.latency_ms / 1000 for o in outcomes), default=0.0)
     summary = summarize(outcomes, first_seen, rejected=count_files(plan.folder("rejected")))
+    if plan.lead_in:
+        everything = percentiles([o.latency_ms for o in tail.outcomes.values()])
+        extra = {"lead_in_images": plan.lead_in, "p99_ms_with_lead_in": everything["p99"]}
+        summary = replace(summary, extra={**summary.extra, **extra})
     return RunResult(summary, outcomes, started)
 
 
@@ -186,10 +194,10 @@ def _publish_args(plan: RunPlan) -> list[str]:
     ]
 
 
-def _wait_for_results(plan: RunPlan, stack: Stack, tail: ResultsTail) -> ResultsTail:
-    counts = Counts(expected=plan.images, started=time.monotonic())
+def _wait_for_results(plan: RunPlan, stack: Stack, tail: ResultsTail, total: int) -> ResultsTail:
+    counts = Counts(expected=total, started=time.monotonic())
     deadline = counts.started + plan.timeout_seconds
-    with LiveView(f"{plan.broker}: {plan.images} images", plan.live) as view:
+    with LiveView(f"{plan.broker}: {total} images", plan.live) as view:
         while not counts.done:
             time.sleep(0.2)
             tail.poll()
@@ -202,7 +210,7 @@ def _wait_for_results(plan: RunPlan, stack: Stack, tail: ResultsTail) -> Results
                     stack.check_alive(name)
             if time.monotonic() > deadline:
                 raise RunTimeoutError(
-                    f"only {counts.predicted} of {plan.images} images had results after "
+                    f"only {counts.predicted} of {total} images had results after "
                     f"{plan.timeout_seconds:.0f}s; see the logs in {plan.folder('logs')}"
                 )
     log_event(logger, "run_complete", images=counts.predicted, rejected=counts.rejected)
