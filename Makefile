@@ -10,6 +10,8 @@ KAFKA_LIBS := .cache/kafka/libs
 APT_PACKAGES := openjdk-17-jre-headless maven
 BROKER ?= apache-kafka
 IMAGES ?= 1000
+# Where `make bench` puts its run folders; its figures name that folder's file system.
+BENCH_WORKDIR ?= workdir
 
 # Prefer the data beside the project (CI, developers), then the Debian package.
 DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/t10k-images-idx3-ubyte.gz),$(SHARED_DATA),$(DEBIAN_DATA))
@@ -28,7 +30,7 @@ lint: setup-dev
 	$(BIN)/mypy src
 
 bench: setup data kafka
-	$(BIN)/fashion-pubsub bench --data-dir $(DATA_DIR)
+	$(BIN)/fashion-pubsub bench --data-dir $(DATA_DIR) --workdir $(BENCH_WORKDIR)
 
 setup: system $(VENV)/.installed-app
 setup-dev: system $(VENV)/.installed-dev
