@@ -44,7 +44,7 @@ class ImageFeeder:
 
         The files are written to a staging folder beside it first: the run should measure
         the pipeline, not the cost of creating its input files, which on this VM's ext4
-        disk was 0.3-0.7 ms of CPU per new file (about 30 times tmpfs) while a rename
+        disk was often 0.3-0.7 ms of CPU per new file (tmpfs: ~30 us), while a rename
         costs ~15 us.
         """
         staging = self._folder.parent / f".{self._folder.name}-staging"
