@@ -1,7 +1,12 @@
 """The input folder watcher: what counts as a file ready to publish."""
 
+import contextlib
 import os
 import queue
+import shutil
+import sys
+import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,3 +61,50 @@ def test_hidden_temporary_read_or_removed_files_are_not(
     os.rename(folder / "already-there.png", tmp_path / "moved-out.png")
     (folder / "download.png.part").unlink()
     assert _drain(ready) == []
+
+
+class _HeldQueue(queue.Queue[Path]):
+    """A queue whose producers wait until it is released: meanwhile the watcher stops
+    reading inotify, as behind a consumer that has fallen far behind."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = threading.Event()
+        self.open.set()
+
+    def put(self, item: Path, block: bool = True, timeout: float | None = None) -> None:
+        self.open.wait()
+        super().put(item, block, timeout)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="inotify's event queue")
+def test_files_whose_events_the_kernel_dropped_are_found_by_a_rescan(tmp_path: Path) -> None:
+    limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    count = limit + 1000
+    shm = Path("/dev/shm")
+    base = Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() else tmp_path  # fast file creation
+    try:
+        folder, staging = base / "input", base / "staging"
+        folder.mkdir()
+        staging.mkdir()
+        for i in range(count):
+            (staging / f"{i}.png").touch()
+        ready = _HeldQueue()
+        watcher = FolderWatcher(folder, ready)
+        watcher.start()
+        try:
+            ready.open.clear()
+            for i in range(count):
+                os.rename(staging / f"{i}.png", folder / f"{i}.png")
+            ready.open.set()
+            seen: set[str] = set()
+            deadline = time.monotonic() + 60
+            while len(seen) < count and time.monotonic() < deadline:
+                with contextlib.suppress(queue.Empty):
+                    seen.add(ready.get(timeout=1).name)
+        finally:
+            watcher.stop()
+        assert len(seen) == count
+    finally:
+        if base != tmp_path:
+            shutil.rmtree(base)
