@@ -20,7 +20,7 @@ from fashion_pubsub.demo.runner import (
     run_topics,
 )
 from fashion_pubsub.demo.stack import Stack
-from fashion_pubsub.demo.summary import Summary, summarize
+from fashion_pubsub.demo.summary import Summary, first_seen, summarize
 from fashion_pubsub.infra import kafka, pubsub_emulator
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.settings import BrokerName
@@ -163,8 +163,7 @@ def run_baseline(plan: RunPlan) -> Summary:
             time.sleep(0.2)
             tail.poll()
     outcomes = list(tail.outcomes.values())
-    first_seen = min(o.finished_at - o.latency_ms / 1000 for o in outcomes)
-    return summarize(outcomes, first_seen)
+    return summarize(outcomes, first_seen(outcomes))
 
 
 def machine(run_dir: Path) -> dict[str, Any]:

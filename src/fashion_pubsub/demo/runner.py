@@ -16,7 +16,7 @@ from fashion_pubsub.demo.feeder import ImageFeeder
 from fashion_pubsub.demo.live import Counts, LiveView, count_files
 from fashion_pubsub.demo.results import ResultsTail
 from fashion_pubsub.demo.stack import Stack
-from fashion_pubsub.demo.summary import Outcome, Summary, percentiles, summarize
+from fashion_pubsub.demo.summary import Outcome, Summary, first_seen, percentiles, summarize
 from fashion_pubsub.errors import FashionPubSubError
 from fashion_pubsub.infra import kafka, pubsub_emulator
 from fashion_pubsub.logs import log_event
@@ -122,8 +122,8 @@ def run_pipeline(plan: RunPlan) -> RunResult:
     first_measured = plan.first_index + plan.lead_in
     measured = {f"{i}.png" for i in range(first_measured, first_measured + plan.images)}
     outcomes = [o for o in tail.outcomes.values() if o.source in measured]
-    first_seen = min((o.finished_at - o.latency_ms / 1000 for o in outcomes), default=0.0)
-    summary = summarize(outcomes, first_seen, rejected=count_files(plan.folder("rejected")))
+    rejected = count_files(plan.folder("rejected"))
+    summary = summarize(outcomes, first_seen(outcomes), rejected=rejected)
     if plan.lead_in:
         everything = percentiles([o.latency_ms for o in tail.outcomes.values()])
         extra = {"lead_in_images": plan.lead_in, "p99_ms_with_lead_in": everything["p99"]}

@@ -76,6 +76,12 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
     }
 
 
+def first_seen(outcomes: Sequence[Outcome]) -> float:
+    """When the earliest of `outcomes` was seen (epoch seconds; 0 if there are none):
+    its result's time less its end-to-end latency."""
+    return min((o.finished_at - o.latency_ms / 1000 for o in outcomes), default=0.0)
+
+
 def summarize(
     outcomes: Sequence[Outcome], started_at: float, *, rejected: int = 0, dead_lettered: int = 0
 ) -> Summary:
