@@ -57,12 +57,15 @@ def make_infra_settings(state_dir: Path) -> InfraSettings:
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """The real Fashion-MNIST files beside the project (../shared/data/fashion-mnist)."""
-    if not (SHARED_DATA_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+    """The real Fashion-MNIST files: FASHION_PUBSUB_DATA_DIR (which `make test` sets to
+    ../shared or the Debian package), else ../shared/data/fashion-mnist."""
+    folder = Path(os.environ.get("FASHION_PUBSUB_DATA_DIR") or SHARED_DATA_DIR)
+    if not (folder / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.fail(
-            f"Fashion-MNIST not found at {SHARED_DATA_DIR}; tests need ../shared beside the repo"
+            f"Fashion-MNIST not found at {folder}; put ../shared beside the repo, install "
+            "the Debian package dataset-fashion-mnist, or set FASHION_PUBSUB_DATA_DIR"
         )
-    return SHARED_DATA_DIR
+    return folder
 
 
 @pytest.fixture(scope="session")
