@@ -26,17 +26,27 @@ def mirror(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     server.server_close()
 
 
+@pytest.fixture
+def official_dir(data_dir: Path) -> Path:
+    """The data folder, if it holds the official files byte for byte. Debian's package
+    holds the same images recompressed, which fetch-data's checksums rightly refuse."""
+    recompressed = [name for name in MD5 if md5_of(data_dir / name) != MD5[name]]
+    if recompressed:
+        pytest.skip(f"{data_dir} holds recompressed copies ({', '.join(recompressed)})")
+    return data_dir
+
+
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
 
 
 def test_downloads_and_verifies_all_four_files(
-    mirror: tuple[str, Path], data_dir: Path, tmp_path: Path
+    mirror: tuple[str, Path], official_dir: Path, tmp_path: Path
 ) -> None:
     url, root = mirror
     for name in MD5:
-        shutil.copy(data_dir / name, root / name)
+        shutil.copy(official_dir / name, root / name)
     target = tmp_path / "data"
     fetched = list(fetch_dataset(target, url))
     assert sorted(p.name for p in fetched) == sorted(MD5)
@@ -45,11 +55,11 @@ def test_downloads_and_verifies_all_four_files(
 
 
 def test_corrupt_download_is_refused_and_not_kept(
-    mirror: tuple[str, Path], data_dir: Path, tmp_path: Path
+    mirror: tuple[str, Path], official_dir: Path, tmp_path: Path
 ) -> None:
     url, root = mirror
     for name in MD5:
-        shutil.copy(data_dir / name, root / name)
+        shutil.copy(official_dir / name, root / name)
     (root / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not the file")
     target = tmp_path / "data"
     with pytest.raises(ChecksumError, match="md5"):
