@@ -6,7 +6,7 @@ hidden temporary name and renamed, so a folder watcher never sees half a file.
 """
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -86,5 +86,10 @@ def convert_range(
 
 def read_label(png: Image.Image) -> int | None:
     """The true label a converted PNG carries, or None."""
-    text = getattr(png, "text", {}).get(LABEL_KEY)
-    return int(text) if text is not None and text.isdigit() and int(text) <= 9 else None
+    return label_from_text(getattr(png, "text", {}))
+
+
+def label_from_text(text: Mapping[str, str]) -> int | None:
+    """The true label among a PNG's text entries, or None."""
+    label = text.get(LABEL_KEY)
+    return int(label) if label is not None and label.isdigit() and int(label) <= 9 else None
