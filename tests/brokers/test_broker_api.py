@@ -100,7 +100,8 @@ def test_two_consumers_share_the_work_and_see_every_message_once(
     with broker.consumer() as first, broker.consumer() as second:
         drain(first, 1.0), drain(second, 1.0)  # join the group before anything is published
         with broker.publisher(topics.input_topic) as publisher:
-            publisher.publish(outgoing(300))
+            for start in range(0, 300, 50):  # as the publisher sends a folder: in batches
+                publisher.publish(outgoing(50, start))
         seen: dict[str, list[str]] = {"first": [], "second": []}
         deadline = time.monotonic() + 30
         while sum(map(len, seen.values())) < 300 and time.monotonic() < deadline:

