@@ -49,6 +49,11 @@ class TopicSettings(BaseSettings):
     subscription: str = "input-topic-subscribers"
     consumer_group: str = "fashion-subscribers"
 
+    @property
+    def topic_names(self) -> tuple[str, str, str]:
+        """Input, predictions and dead-letter topics."""
+        return (self.input_topic, self.predictions_topic, self.dead_letter_topic)
+
 
 class KafkaSettings(BaseSettings):
     """How clients reach Kafka; a properties file passes through SASL/TLS and the like."""

@@ -6,7 +6,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from fashion_pubsub.brokers.base import OutgoingMessage
+from fashion_pubsub.brokers.base import Message, OutgoingMessage
 from fashion_pubsub.brokers.errors import BrokerUnavailableError
 from fashion_pubsub.brokers.kafka import KafkaBroker
 from fashion_pubsub.settings import KafkaSettings, TopicSettings
@@ -46,6 +46,29 @@ def test_each_batch_goes_to_one_partition_and_batches_cover_them_all(
     assert all(len(batch) == 20 and all(r.ok for r in batch) for batch in batches)
     assert all(len(partitions) == 1 for partitions in partitions_per_batch)
     assert set.union(*partitions_per_batch) == {"0", "1", "2"}
+
+
+def test_delete_topics_removes_topics_and_group_and_may_run_twice(
+    request: pytest.FixtureRequest, topics: TopicSettings, kafka_bootstrap: str
+) -> None:
+    broker = make_broker("apache-kafka", request, topics)
+    with broker.publisher(topics.input_topic) as publisher:
+        publisher.publish([OutgoingMessage(key="k", payload=b"x", attributes={})])
+    with broker.consumer() as consumer:  # its commit leaves a group with offsets behind
+        received: list[Message] = []
+        for _ in range(30):
+            received += consumer.receive(max_messages=1, timeout=1.0)
+            if received:
+                break
+        consumer.ack(received)
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    groups = admin.list_consumer_groups(request_timeout=10).result().valid
+    assert topics.consumer_group in {g.group_id for g in groups}
+    broker.delete_topics()
+    broker.delete_topics()
+    assert not set(topics.topic_names) & set(admin.list_topics(timeout=10).topics)
+    groups = admin.list_consumer_groups(request_timeout=10).result().valid
+    assert topics.consumer_group not in {g.group_id for g in groups}
 
 
 def test_standard_clients_produce_and_consume(kafka_bootstrap: str) -> None:

@@ -34,6 +34,26 @@ def test_input_subscription_has_dead_letter_and_retry_policies(
     assert sub.retry_policy.maximum_backoff.seconds == 60
 
 
+def test_delete_topics_removes_topics_and_subscriptions_and_may_run_twice(
+    request: pytest.FixtureRequest,
+    topics: TopicSettings,
+    pubsub_emulator_host: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broker = make_broker("google-pubsub", request, topics)
+    broker.delete_topics()
+    broker.delete_topics()
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_emulator_host)
+    publisher = pubsub_v1.PublisherClient()
+    with pubsub_v1.SubscriberClient() as subscriber:
+        project = f"projects/{PROJECT}"
+        left = [t.name for t in publisher.list_topics(project=project)] + [
+            s.name for s in subscriber.list_subscriptions(project=project)
+        ]
+    suffix = topics.input_topic.rsplit("-", 1)[1]
+    assert not [name for name in left if suffix in name]
+
+
 def test_standard_clients_publish_and_pull(
     pubsub_emulator_host: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from fashion_pubsub.data.dataset import load_split
 from fashion_pubsub.model.evaluate import predict_onnx
-from fashion_pubsub.settings import InfraSettings
+from fashion_pubsub.settings import InfraSettings, PubSubSettings
 
 from ..conftest import MODEL_BASE_PATH, free_port, make_infra_settings, served_model_version
 
@@ -106,7 +106,11 @@ def test_demo_on_kafka_starts_and_stops_its_own_broker(data_dir: Path, tmp_path:
 @pytest.mark.pubsub
 @pytest.mark.slow
 def test_demo_on_pubsub_twice_leaves_a_running_emulator_running(
-    pubsub_emulator_host: str, infra_settings: InfraSettings, data_dir: Path, tmp_path: Path
+    pubsub_emulator_host: str,
+    infra_settings: InfraSettings,
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     port = free_port()
     for attempt in ("first", "second"):
@@ -116,3 +120,17 @@ def test_demo_on_pubsub_twice_leaves_a_running_emulator_running(
         assert "kafka" not in result.stdout.split("stopped what the demo started:")[-1]
     assert processes_mentioning(f"--rest_api_port {port}") == []
     assert processes_mentioning(f"--port={pubsub_emulator_host.split(':')[1]}")
+    assert demo_topics_left(pubsub_emulator_host, monkeypatch) == []
+
+
+def demo_topics_left(emulator_host: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Topics and subscriptions of demo runs still in the emulator."""
+    from google.cloud import pubsub_v1
+
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator_host)
+    project = f"projects/{PubSubSettings().project_id}"
+    publisher = pubsub_v1.PublisherClient()
+    with pubsub_v1.SubscriberClient() as subscriber:
+        names = [t.name for t in publisher.list_topics(project=project)]
+        names += [s.name for s in subscriber.list_subscriptions(project=project)]
+    return [name for name in names if "/demo-" in name]

@@ -139,6 +139,11 @@ class Broker(ABC):
         subscription/consumer setup if missing. Idempotent; no fixed sleeps."""
 
     @abstractmethod
+    def delete_topics(self) -> None:
+        """Delete what `ensure_topics` creates, and the consumer group: for a run's own
+        temporary topics. Missing ones are fine; their messages are gone afterwards."""
+
+    @abstractmethod
     def publisher(self, topic: str) -> Publisher:
         """A publisher for `topic`."""
 

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 _DELIVERY_TIMEOUT_MS = 30_000
 _ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA
+_ALREADY_GONE = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.GROUP_ID_NOT_FOUND)
 
 
 class KafkaBroker(Broker):
@@ -57,11 +58,7 @@ class KafkaBroker(Broker):
             existing = set(admin.list_topics(timeout=15).topics)
         except KafkaException as exc:
             raise self._unavailable(exc) from exc
-        wanted = [
-            self._topics.input_topic,
-            self._topics.predictions_topic,
-            self._topics.dead_letter_topic,
-        ]
+        wanted = list(self._topics.topic_names)
         missing = [
             NewTopic(
                 name,
@@ -80,6 +77,20 @@ class KafkaBroker(Broker):
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise BrokerError(f"creating Kafka topic {name} failed: {exc}") from exc
+
+    def delete_topics(self) -> None:
+        admin = AdminClient(self._settings.as_librdkafka())
+        topics = admin.delete_topics(list(self._topics.topic_names), operation_timeout=30)
+        groups = admin.delete_consumer_groups([self._topics.consumer_group], request_timeout=15)
+        deletions = {**topics, **groups}
+        for name, future in deletions.items():
+            try:
+                future.result(timeout=60)
+            except KafkaException as exc:
+                if exc.args[0].code() not in _ALREADY_GONE:
+                    raise BrokerError(
+                        f"deleting Kafka topic or group {name} failed: {exc}"
+                    ) from exc
 
     def publisher(self, topic: str) -> Publisher:
         return KafkaPublisher(self._settings, topic)

@@ -88,11 +88,7 @@ class PubSubBroker(Broker):
         publisher = pubsub_v1.PublisherClient(**_transport_kwargs(self._settings, "publisher"))
         subscriber = pubsub_v1.SubscriberClient(**_transport_kwargs(self._settings, "subscriber"))
         try:
-            for topic in (
-                self._topics.input_topic,
-                self._topics.predictions_topic,
-                self._topics.dead_letter_topic,
-            ):
+            for topic in self._topics.topic_names:
                 self._create(
                     lambda t=topic: publisher.create_topic(
                         name=publisher.topic_path(project, t),
@@ -146,6 +142,34 @@ class PubSubBroker(Broker):
             raise self._unavailable(exc) from exc
         except gexc.GoogleAPICallError as exc:
             raise BrokerError(f"Pub/Sub refused to create a resource: {exc}") from exc
+
+    def delete_topics(self) -> None:
+        project = self._settings.project_id
+        publisher = pubsub_v1.PublisherClient(**_transport_kwargs(self._settings, "publisher"))
+        subscriber = pubsub_v1.SubscriberClient(**_transport_kwargs(self._settings, "subscriber"))
+        topics = list(self._topics.topic_names)
+        subscriptions = [self._topics.subscription] + [
+            t + KEEP_SUFFIX
+            for t in (self._topics.dead_letter_topic, self._topics.predictions_topic)
+        ]
+        try:
+            for name in subscriptions:
+                path = subscriber.subscription_path(project, name)
+                self._delete(lambda p=path: subscriber.delete_subscription(subscription=p))
+            for name in self._topics.topic_names:
+                path = publisher.topic_path(project, name)
+                self._delete(lambda p=path: publisher.delete_topic(topic=p))
+        finally:
+            subscriber.close()
+            publisher.transport.close()
+
+    def _delete(self, call: Any) -> None:
+        try:
+            call()
+        except gexc.NotFound:
+            pass
+        except gexc.GoogleAPICallError as exc:
+            raise BrokerError(f"Pub/Sub refused to delete a resource: {exc}") from exc
 
     def publisher(self, topic: str) -> Publisher:
         return PubSubPublisher(self._settings, topic)

@@ -101,6 +101,7 @@ def demo(images: int, subscribers: int, live: bool | None, **options: Any) -> No
         name="demo",
         subscribers=subscribers,
         topics=run_topics("demo"),
+        discard_topics=True,
         live=console.is_terminal if live is None else live,
         **options,
     )

@@ -18,6 +18,7 @@ from fashion_pubsub.demo.runner import (
     broker_for,
     run_pipeline,
     run_topics,
+    use_topics,
 )
 from fashion_pubsub.demo.stack import Stack
 from fashion_pubsub.demo.summary import Summary, first_seen, summarize
@@ -101,7 +102,7 @@ def _measure(plan: BenchPlan, fast: RunPlan, root: Path) -> dict[str, Any]:
 
 
 def _unique(plan: RunPlan) -> RunPlan:
-    return replace(plan, topics=run_topics("bench"))
+    return replace(plan, topics=run_topics("bench"), discard_topics=True)
 
 
 def run_baseline(plan: RunPlan) -> Summary:
@@ -110,7 +111,7 @@ def run_baseline(plan: RunPlan) -> Summary:
     with Stack(plan.infra, plan.folder("logs")) as stack:
         stack.ensure_broker(plan.broker)
         stack.ensure_model_server(plan.status_url, plan.model_base_path, plan.server_port)
-        broker_for(plan, partitions=1).ensure_topics()
+        use_topics(plan, stack, broker_for(plan, partitions=1))
         ImageFeeder(
             plan.data_dir, plan.folder("input-images"), plan.first_index, plan.images
         ).write_all()

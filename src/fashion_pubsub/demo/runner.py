@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fashion_pubsub.brokers.base import Broker
+from fashion_pubsub.brokers.errors import BrokerError
 from fashion_pubsub.brokers.factory import create_broker
 from fashion_pubsub.demo.feeder import ImageFeeder
 from fashion_pubsub.demo.live import Counts, LiveView, count_files
@@ -57,6 +58,8 @@ class RunPlan:
             pipeline runs; None drops them all before it starts (a burst).
         lead_in: images sent first, in the same way, and left out of the summary: with a
             rate, the new processes' first second (see docs/benchmarks.md).
+        discard_topics: delete the topics, subscriptions and group when the run ends
+            (for topics of `run_topics`; never for shared ones such as `input-topic`).
     """
 
     broker: BrokerName
@@ -73,6 +76,7 @@ class RunPlan:
     first_index: int = 0
     rate: float | None = None
     lead_in: int = 0
+    discard_topics: bool = False
 
     @property
     def predict_url(self) -> str:
@@ -100,7 +104,7 @@ def run_pipeline(plan: RunPlan) -> RunResult:
         stack.ensure_broker(plan.broker)
         stack.ensure_model_server(plan.status_url, plan.model_base_path, plan.server_port)
         env = _pipeline_env(plan)
-        broker_for(plan).ensure_topics()
+        use_topics(plan, stack, broker_for(plan))
         total = plan.lead_in + plan.images
         feeder = ImageFeeder(plan.data_dir, plan.folder("input-images"), plan.first_index, total)
         results = [plan.folder(f"results-{i}.jsonl") for i in range(plan.subscribers)]
@@ -131,9 +135,25 @@ def run_pipeline(plan: RunPlan) -> RunResult:
     return RunResult(summary, outcomes, started)
 
 
+def use_topics(plan: RunPlan, stack: Stack, broker: Broker) -> None:
+    """Create the run's topics; a run's own topics are deleted when its stack closes,
+    after its processes stopped (else every run would leave its partitions behind)."""
+    broker.ensure_topics()
+    if plan.discard_topics:
+        stack.on_close(lambda: _delete_topics(broker))
+
+
+def _delete_topics(broker: Broker) -> None:
+    try:
+        broker.delete_topics()
+    except BrokerError as exc:  # the figures and files are all there: say so and go on
+        log_event(logger, "run_topics_not_deleted", logging.WARNING, error=exc)
+
+
 def run_topics(prefix: str) -> TopicSettings:
     """Topics, subscription and group of one run: a run never reads messages that an
-    earlier, interrupted run left behind, so its figures are its own."""
+    earlier, interrupted run left behind, so its figures are its own. Use them with
+    `discard_topics`."""
     suffix = uuid.uuid4().hex[:8]
     return TopicSettings(
         input_topic=f"{prefix}-input-{suffix}",

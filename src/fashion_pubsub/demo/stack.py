@@ -93,6 +93,11 @@ class Stack:
         self.started.append(name)
         self._exit.callback(stop, pid_file, 15.0)
 
+    def on_close(self, callback: Callable[[], object]) -> None:
+        """Call `callback` on leaving the stack: after the processes spawned later have
+        stopped, before the services started earlier are."""
+        self._exit.callback(callback)
+
     def log_path(self, name: str) -> Path:
         return self._run_dir / f"{name}.log"
 
