@@ -147,11 +147,8 @@ class PubSubBroker(Broker):
         project = self._settings.project_id
         publisher = pubsub_v1.PublisherClient(**_transport_kwargs(self._settings, "publisher"))
         subscriber = pubsub_v1.SubscriberClient(**_transport_kwargs(self._settings, "subscriber"))
-        topics = list(self._topics.topic_names)
-        subscriptions = [self._topics.subscription] + [
-            t + KEEP_SUFFIX
-            for t in (self._topics.dead_letter_topic, self._topics.predictions_topic)
-        ]
+        kept = (self._topics.dead_letter_topic, self._topics.predictions_topic)
+        subscriptions = [self._topics.subscription, *(t + KEEP_SUFFIX for t in kept)]
         try:
             for name in subscriptions:
                 path = subscriber.subscription_path(project, name)

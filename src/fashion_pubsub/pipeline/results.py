@@ -7,6 +7,7 @@ folder see each other's results and a redelivered image gets no second record.
 """
 
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -70,16 +71,34 @@ class RecordTail:
 
 
 class DoneIndex:
-    """Image ids that have a result in any results log of a folder."""
+    """Image ids that have a result in any results log of a folder.
 
-    def __init__(self, folder: Path) -> None:
+    The logs already found are read on every refresh. The folder itself, which by
+    default also holds every output image, is listed again at most every
+    `rescan_seconds` or when asked: listing it for every batch cost ~2 ms per batch at
+    10,000 outputs, and grew with each image.
+    """
+
+    def __init__(self, folder: Path, rescan_seconds: float = 1.0) -> None:
         self._folder = folder
+        self._rescan_seconds = rescan_seconds
+        self._logs: list[Path] = []
+        self._next_scan = 0.0
         self._tail = RecordTail()
         self.done: set[str] = set()
 
-    def refresh(self) -> set[str]:
-        """Read what was appended since the last call; returns the ids now known done."""
-        records = self._tail.read(self._folder.glob(PATTERN))
+    def refresh(self, rescan: bool = False) -> set[str]:
+        """Read what was appended since the last call; returns the ids now known done.
+
+        Args:
+            rescan: look for new logs now (a redelivered message may have its result in
+                the log of a subscriber that has just started).
+        """
+        now = time.monotonic()
+        if rescan or now >= self._next_scan:
+            self._logs = sorted(self._folder.glob(PATTERN))
+            self._next_scan = now + self._rescan_seconds
+        records = self._tail.read(self._logs)
         self.done.update(str(r["image_id"]) for r in records if "image_id" in r)
         return self.done
 

@@ -85,7 +85,7 @@ class ImageSubscriber:
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until `stop` is set."""
-        self._index.refresh()
+        self._index.refresh(rescan=True)
         log_event(
             logger,
             "subscribed",
@@ -135,7 +135,7 @@ class ImageSubscriber:
         batch = _Batch(messages)
         images, bad = self._decode_all(messages)
         batch.ack += self._dead_letter(bad)
-        done = self._index.refresh()
+        done = self._index.refresh(rescan=any(m.delivery_attempt > 1 for m in messages))
         fresh = [(m, i) for m, i in images if i.image_id not in done]
         repeats = [m for m, i in images if i.image_id in done]
         self._stats.add(duplicates=len(repeats))
