@@ -11,10 +11,11 @@ from PIL import Image
 from fashion_pubsub.data.png import decode_plain_grayscale_png, encode_grayscale_png
 
 
+@pytest.mark.parametrize("level", [0, 6])
 @pytest.mark.parametrize("shape", [(28, 28), (1, 1), (3, 500)])
-def test_pillow_reads_back_the_same_pixels(shape: tuple[int, int]) -> None:
+def test_pillow_reads_back_the_same_pixels(shape: tuple[int, int], level: int) -> None:
     pixels = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
-    with Image.open(io.BytesIO(encode_grayscale_png(pixels))) as image:
+    with Image.open(io.BytesIO(encode_grayscale_png(pixels, level=level))) as image:
         image.load()
         assert (image.format, image.mode, image.size) == ("PNG", "L", shape[::-1])
         np.testing.assert_array_equal(np.asarray(image), pixels)
@@ -40,10 +41,13 @@ def test_only_2d_uint8_images_are_accepted(bad: np.ndarray) -> None:
         encode_grayscale_png(bad)
 
 
+@pytest.mark.parametrize("level", [0, 1, 9])
 @pytest.mark.parametrize("shape", [(28, 28), (1, 1), (3, 500)])
-def test_our_reader_gives_what_pillow_gives_for_our_files(shape: tuple[int, int]) -> None:
+def test_our_reader_gives_what_pillow_gives_for_our_files(
+    shape: tuple[int, int], level: int
+) -> None:
     pixels = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
-    data = encode_grayscale_png(pixels, {"label": "3", "note": "ümlaut"}, level=1)
+    data = encode_grayscale_png(pixels, {"label": "3", "note": "ümlaut"}, level=level)
     decoded = decode_plain_grayscale_png(data)
     assert decoded is not None
     with Image.open(io.BytesIO(data)) as image:
