@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 _DELIVERY_TIMEOUT_MS = 30_000
 _ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA
+_COMMIT_INTERVAL_MS = 1000
 _ALREADY_GONE = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.GROUP_ID_NOT_FOUND)
 
 
@@ -193,14 +194,23 @@ class KafkaPublisher(Publisher):
 
 
 class KafkaConsumer(Consumer):
-    """A member of the consumer group; commits only offsets whose messages were acked."""
+    """A member of the consumer group; commits only offsets whose messages were acked.
+
+    An ack stores the offsets it makes committable, and librdkafka commits what is
+    stored once a second: a commit per batch was one more request for the broker per
+    batch, with its write to `__consumer_offsets`. Revoked partitions and a closing
+    consumer commit at once. A crash can redeliver up to a second of acked messages,
+    whose results the subscriber recognises.
+    """
 
     def __init__(self, settings: KafkaSettings, topics: TopicSettings) -> None:
         self._consumer = _Consumer(
             {
                 **settings.as_librdkafka(),
                 "group.id": topics.consumer_group,
-                "enable.auto.commit": False,
+                "enable.auto.commit": True,
+                "enable.auto.offset.store": False,
+                "auto.commit.interval.ms": _COMMIT_INTERVAL_MS,
                 "auto.offset.reset": "earliest",
                 "partition.assignment.strategy": "cooperative-sticky",
                 # A crashed member's partitions move on after 10 s instead of 45.
@@ -252,7 +262,7 @@ class KafkaConsumer(Consumer):
             state = self._partitions.get((topic, partition))
             if state is not None:
                 state.acknowledged(offset)
-        self._commit(asynchronous=True)
+        self._store()
 
     def nack(self, messages: Sequence[Message]) -> None:
         lowest: dict[tuple[str, int], int] = {}
@@ -280,7 +290,8 @@ class KafkaConsumer(Consumer):
     def extend(self, messages: Sequence[Message]) -> None:
         """Nothing to do: a group member keeps what it polled until it acks or seeks."""
 
-    def _commit(self, asynchronous: bool, only: set[tuple[str, int]] | None = None) -> None:
+    def _store(self, only: set[tuple[str, int]] | None = None) -> None:
+        """Hand librdkafka the committable offsets, for its next commit."""
         offsets = []
         for (topic, partition), state in self._partitions.items():
             if only is not None and (topic, partition) not in only:
@@ -291,16 +302,21 @@ class KafkaConsumer(Consumer):
                 state.committed = offset
         if offsets:
             try:
-                if asynchronous:
-                    self._consumer.commit(offsets=offsets, asynchronous=True)
-                else:
-                    self._consumer.commit(offsets=offsets, asynchronous=False)
+                self._consumer.store_offsets(offsets=offsets)
             except KafkaException as exc:
+                log_event(logger, "offsets_not_stored", logging.WARNING, error=exc)
+
+    def _commit_now(self, only: set[tuple[str, int]] | None = None) -> None:
+        self._store(only)
+        try:
+            self._consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError._NO_OFFSET:  # nothing stored since the last
                 log_event(logger, "commit_failed", logging.WARNING, error=exc)
 
     def _on_revoke(self, _: Any, partitions: list[TopicPartition]) -> None:
         revoked = {(p.topic, p.partition) for p in partitions}
-        self._commit(asynchronous=False, only=revoked)
+        self._commit_now(only=revoked)
         for key in revoked:
             self._partitions.pop(key, None)
 
@@ -309,7 +325,7 @@ class KafkaConsumer(Consumer):
             self._partitions.pop((p.topic, p.partition), None)
 
     def close(self) -> None:
-        self._commit(asynchronous=False)
+        self._commit_now()
         self._consumer.close()
 
 
