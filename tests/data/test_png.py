@@ -62,6 +62,10 @@ def _pillow_png(pixels: np.ndarray, **options: object) -> bytes:
     return buffer.getvalue()
 
 
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
 _IMAGE = np.arange(28 * 28, dtype=np.uint32).reshape(28, 28).astype(np.uint8)
 _OURS = encode_grayscale_png(_IMAGE)
 
@@ -76,6 +80,11 @@ _OURS = encode_grayscale_png(_IMAGE)
         pytest.param(_OURS[:-30], id="truncated"),
         pytest.param(_OURS[:-20] + bytes([_OURS[-20] ^ 0xFF]) + _OURS[-19:], id="bad CRC"),
         pytest.param(b"GIF89a" + _OURS[6:], id="not a PNG"),
+        pytest.param(_OURS[:8] + _OURS[33:-12] + _OURS[8:33] + _OURS[-12:], id="header last"),
+        pytest.param(
+            _OURS[:33] + _chunk(b"zTXt", b"label\0\0" + zlib.compress(b"3")) + _OURS[33:],
+            id="compressed text",
+        ),
     ],
 )
 def test_anything_else_is_left_to_pillow(data: bytes) -> None:
@@ -86,10 +95,5 @@ def test_more_data_than_the_header_promises_is_not_inflated() -> None:
     """A bomb: a 1x1 header over 10 MB of zeros is refused after inflating 3 bytes."""
     header = struct.pack(">II5B", 1, 1, 8, 0, 0, 0, 0)
     rows = zlib.compress(bytes(10_000_000))
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + body))
-        return struct.pack(">I", len(body)) + kind + body + crc
-
-    data = _OURS[:8] + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    data = _OURS[:8] + _chunk(b"IHDR", header) + _chunk(b"IDAT", rows) + _chunk(b"IEND", b"")
     assert decode_plain_grayscale_png(data) is None

@@ -73,10 +73,14 @@ def decode_plain_grayscale_png(data: bytes) -> tuple[np.ndarray, dict[str, str]]
         body = data[position + 8 : end]
         if zlib.crc32(body, zlib.crc32(kind)) != _CRC.unpack_from(data, end)[0]:
             return None
+        if (kind == b"IHDR") != (position == len(_SIGNATURE)):
+            return None  # the header must come first, and only once
         if kind == b"IEND":
             break
         if kind == b"IHDR":
             header = body
+        elif kind in (b"zTXt", b"iTXt"):
+            return None  # compressed or international text: Pillow reads those
         elif kind == b"IDAT":
             compressed.append(body)
         elif kind == b"tEXt":
