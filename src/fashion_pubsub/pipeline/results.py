@@ -76,7 +76,9 @@ class DoneIndex:
     The logs already found are read on every refresh. The folder itself, which by
     default also holds every output image, is listed again at most every
     `rescan_seconds` or when asked: listing it for every batch cost ~2 ms per batch at
-    10,000 outputs, and grew with each image.
+    10,000 outputs, and grew with each image. A subscriber creates its log when it
+    starts, seconds before its first result (joining a group takes that long), so the
+    others find the log before it holds anything.
     """
 
     def __init__(self, folder: Path, rescan_seconds: float = 1.0) -> None:
