@@ -8,7 +8,8 @@ so their messages are retained for whoever inspects them.
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -83,11 +84,24 @@ class PubSubBroker(Broker):
             "`fashion-pubsub infra up` or set PUBSUB_EMULATOR_HOST"
         )
 
-    def ensure_topics(self) -> None:
-        project = self._settings.project_id
+    @contextmanager
+    def _admin_clients(self) -> Iterator[tuple[Any, Any]]:
+        """A publisher and a subscriber client for topic administration, closed after."""
         publisher = pubsub_v1.PublisherClient(**_transport_kwargs(self._settings, "publisher"))
         subscriber = pubsub_v1.SubscriberClient(**_transport_kwargs(self._settings, "subscriber"))
         try:
+            yield publisher, subscriber
+        finally:
+            subscriber.close()
+            publisher.transport.close()
+
+    def _kept_topics(self) -> tuple[str, str]:
+        """Topics whose messages a `-keep` subscription retains."""
+        return (self._topics.dead_letter_topic, self._topics.predictions_topic)
+
+    def ensure_topics(self) -> None:
+        project = self._settings.project_id
+        with self._admin_clients() as (publisher, subscriber):
             for topic in self._topics.topic_names:
                 self._create(
                     lambda t=topic: publisher.create_topic(
@@ -103,7 +117,7 @@ class PubSubBroker(Broker):
                     retry=_ADMIN_RETRY,
                 )
             )
-            for topic in (self._topics.dead_letter_topic, self._topics.predictions_topic):
+            for topic in self._kept_topics():
                 self._create(
                     lambda t=topic: subscriber.create_subscription(
                         name=subscriber.subscription_path(project, t + KEEP_SUFFIX),
@@ -112,9 +126,6 @@ class PubSubBroker(Broker):
                         retry=_ADMIN_RETRY,
                     )
                 )
-        finally:
-            subscriber.close()
-            publisher.transport.close()
 
     def _input_subscription(self, publisher: Any, subscriber: Any) -> dict[str, Any]:
         s, project = self._settings, self._settings.project_id
@@ -133,40 +144,43 @@ class PubSubBroker(Broker):
         }
 
     def _create(self, call: Any) -> None:
-        try:
-            created = call()
+        created = self._admin(call, gexc.AlreadyExists, "create")
+        if created is not None:
             log_event(logger, "created", name=created.name)
-        except gexc.AlreadyExists:
-            pass
-        except (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.RetryError) as exc:
-            raise self._unavailable(exc) from exc
-        except gexc.GoogleAPICallError as exc:
-            raise BrokerError(f"Pub/Sub refused to create a resource: {exc}") from exc
 
     def delete_topics(self) -> None:
         project = self._settings.project_id
-        publisher = pubsub_v1.PublisherClient(**_transport_kwargs(self._settings, "publisher"))
-        subscriber = pubsub_v1.SubscriberClient(**_transport_kwargs(self._settings, "subscriber"))
-        kept = (self._topics.dead_letter_topic, self._topics.predictions_topic)
-        subscriptions = [self._topics.subscription, *(t + KEEP_SUFFIX for t in kept)]
-        try:
+        subscriptions = [self._topics.subscription, *(t + KEEP_SUFFIX for t in self._kept_topics())]
+        with self._admin_clients() as (publisher, subscriber):
             for name in subscriptions:
                 path = subscriber.subscription_path(project, name)
-                self._delete(lambda p=path: subscriber.delete_subscription(subscription=p))
+                self._admin(
+                    lambda p=path: subscriber.delete_subscription(
+                        subscription=p, timeout=_ADMIN_TIMEOUT, retry=_ADMIN_RETRY
+                    ),
+                    gexc.NotFound,
+                    "delete",
+                )
             for name in self._topics.topic_names:
                 path = publisher.topic_path(project, name)
-                self._delete(lambda p=path: publisher.delete_topic(topic=p))
-        finally:
-            subscriber.close()
-            publisher.transport.close()
+                self._admin(
+                    lambda p=path: publisher.delete_topic(
+                        topic=p, timeout=_ADMIN_TIMEOUT, retry=_ADMIN_RETRY
+                    ),
+                    gexc.NotFound,
+                    "delete",
+                )
 
-    def _delete(self, call: Any) -> None:
+    def _admin(self, call: Any, tolerated: type[Exception], verb: str) -> Any:
+        """Run an admin call; None if it raised `tolerated` (already done)."""
         try:
-            call()
-        except gexc.NotFound:
-            pass
+            return call()
+        except tolerated:
+            return None
+        except (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.RetryError) as exc:
+            raise self._unavailable(exc) from exc
         except gexc.GoogleAPICallError as exc:
-            raise BrokerError(f"Pub/Sub refused to delete a resource: {exc}") from exc
+            raise BrokerError(f"Pub/Sub refused to {verb} a resource: {exc}") from exc
 
     def publisher(self, topic: str) -> Publisher:
         return PubSubPublisher(self._settings, topic)
