@@ -20,7 +20,8 @@ _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _GRAYSCALE_8_BIT = (8, 0, 0, 0, 0)  # bit depth, colour type, compression, filter, interlace
 _NO_FILTER = 0
 _CHUNK_HEAD = struct.Struct(">I4s")
-_CRC = struct.Struct(">I")
+_UINT32 = struct.Struct(">I")  # chunk lengths and CRCs
+_IHDR = struct.Struct(">II5B")  # width, height, then the five bytes of _GRAYSCALE_8_BIT
 _ANCILLARY = 0x20  # bit 5 of a chunk type's first byte: a reader may skip the chunk
 
 
@@ -43,7 +44,7 @@ def encode_grayscale_png(
     rows = np.empty((height, width + 1), dtype=np.uint8)
     rows[:, 0] = _NO_FILTER  # each scanline starts with its filter type
     rows[:, 1:] = pixels
-    chunks = [_chunk(b"IHDR", struct.pack(">II5B", width, height, *_GRAYSCALE_8_BIT))]
+    chunks = [_chunk(b"IHDR", _IHDR.pack(width, height, *_GRAYSCALE_8_BIT))]
     for key, value in (text or {}).items():
         chunks.append(_chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1")))
     chunks.append(_chunk(b"IDAT", zlib.compress(rows.tobytes(), level)))
@@ -52,7 +53,7 @@ def encode_grayscale_png(
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return _UINT32.pack(len(data)) + kind + data + _UINT32.pack(zlib.crc32(kind + data))
 
 
 def decode_plain_grayscale_png(data: bytes) -> tuple[np.ndarray, dict[str, str]] | None:
@@ -71,7 +72,7 @@ def decode_plain_grayscale_png(data: bytes) -> tuple[np.ndarray, dict[str, str]]
         if end + 4 > len(data):
             return None
         body = data[position + 8 : end]
-        if zlib.crc32(body, zlib.crc32(kind)) != _CRC.unpack_from(data, end)[0]:
+        if zlib.crc32(body, zlib.crc32(kind)) != _UINT32.unpack_from(data, end)[0]:
             return None
         if (kind == b"IHDR") != (position == len(_SIGNATURE)):
             return None  # the header must come first, and only once
@@ -95,9 +96,9 @@ def decode_plain_grayscale_png(data: bytes) -> tuple[np.ndarray, dict[str, str]]
 def _plain_rows(
     header: bytes | None, compressed: bytes, text: dict[str, str]
 ) -> tuple[np.ndarray, dict[str, str]] | None:
-    if header is None or len(header) != 13:
+    if header is None or len(header) != _IHDR.size:
         return None
-    width, height, *form = struct.unpack(">II5B", header)
+    width, height, *form = _IHDR.unpack(header)
     if tuple(form) != _GRAYSCALE_8_BIT or not 0 < width * height <= 1 << 20:
         return None
     expected = height * (width + 1)
