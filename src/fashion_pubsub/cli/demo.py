@@ -138,6 +138,13 @@ def demo(images: int, subscribers: int, live: bool | None, **options: Any) -> No
     "is measured warm (0: none).",
 )
 @click.option(
+    "--rounds",
+    type=click.IntRange(1, 9),
+    default=3,
+    help="Full-speed and half-rate runs per broker: the best rate and the median latency "
+    "are reported, every round is recorded.",
+)
+@click.option(
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     default=Path("bench/results/pipeline.json"),
@@ -150,6 +157,7 @@ def bench(
     baseline_images: int,
     paced_images: int,
     warmup_images: int,
+    rounds: int,
     output: Path,
     **options: Any,
 ) -> None:
@@ -167,6 +175,7 @@ def bench(
         baseline_images=baseline_images,
         paced_images=paced_images,
         warmup_images=warmup_images,
+        rounds=rounds,
     )
     click.echo(write_outputs(run_bench(plan), output))
     click.echo(f"figures written to {output} and {output.with_suffix('.md')}")
