@@ -81,7 +81,7 @@ def _measure(plan: BenchPlan, fast: RunPlan, root: Path) -> dict[str, Any]:
         # first burst after a cold start, Kafka took twice the CPU per message.
         warmup = replace(fast, images=plan.warmup_images, run_dir=root / "warm-up")
         run_pipeline(_unique(warmup))
-    # This VM's own speed varies: the same CPU-bound loop takes 1.2 to 1.7 times as long
+    # This VM's own speed varies: the same CPU-bound loop takes ~18 ms or 27-32 ms of CPU
     # from one second to the next on an idle machine (docs/benchmarks.md). Capacity is the
     # best of several rounds, as timeit takes the fastest repeat; the latency is the median.
     fulls = [
