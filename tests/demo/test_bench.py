@@ -71,9 +71,9 @@ def test_small_bench_measures_both_brokers_against_the_old_path(
         # Each round is recorded; the rate shown is the best round's.
         assert len(runs["pipeline_rounds"]) == 2 and len(runs["half_rate_rounds"]) == 2
         assert runs["pipeline"]["images_per_second"] == max(runs["pipeline_rounds"])
-        assert runs["half_rate"]["latency_ms"]["p99"] in [
-            latency["p99"] for latency in runs["half_rate_rounds"]
-        ]
+        # Latency is the median round's; with two rounds, the worse of the two.
+        p99s = sorted(latency["p99"] for latency in runs["half_rate_rounds"])
+        assert runs["half_rate"]["latency_ms"]["p99"] == p99s[1]
     # The latency run stages its files, then renames every one of them into the input folder.
     staged = [p for p in (tmp_path / "work").rglob("*") if ".input-images-staging" in str(p)]
     assert staged and all(p.is_dir() for p in staged)
