@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -152,21 +153,20 @@ class PubSubBroker(Broker):
         project = self._settings.project_id
         subscriptions = [self._topics.subscription, *(t + KEEP_SUFFIX for t in self._kept_topics())]
         with self._admin_clients() as (publisher, subscriber):
-            for name in subscriptions:
-                path = subscriber.subscription_path(project, name)
-                self._admin(
-                    lambda p=path: subscriber.delete_subscription(
-                        subscription=p, timeout=_ADMIN_TIMEOUT, retry=_ADMIN_RETRY
-                    ),
-                    gexc.NotFound,
-                    "delete",
+            # Subscriptions too: deleting a topic leaves its subscriptions behind, detached.
+            deletions = [
+                partial(
+                    subscriber.delete_subscription,
+                    subscription=subscriber.subscription_path(project, name),
                 )
-            for name in self._topics.topic_names:
-                path = publisher.topic_path(project, name)
+                for name in subscriptions
+            ] + [
+                partial(publisher.delete_topic, topic=publisher.topic_path(project, name))
+                for name in self._topics.topic_names
+            ]
+            for delete in deletions:
                 self._admin(
-                    lambda p=path: publisher.delete_topic(
-                        topic=p, timeout=_ADMIN_TIMEOUT, retry=_ADMIN_RETRY
-                    ),
+                    partial(delete, timeout=_ADMIN_TIMEOUT, retry=_ADMIN_RETRY),
                     gexc.NotFound,
                     "delete",
                 )
