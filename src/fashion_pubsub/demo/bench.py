@@ -84,10 +84,7 @@ def _measure(plan: BenchPlan, fast: RunPlan, root: Path) -> dict[str, Any]:
     # This VM's own speed varies: the same CPU-bound loop takes ~18 ms or 27-32 ms of CPU
     # from one second to the next on an idle machine (docs/benchmarks.md). Capacity is the
     # best of several rounds, as timeit takes the fastest repeat; the latency is the median.
-    fulls = [
-        run_pipeline(_unique(replace(fast, run_dir=root / f"max-{n}"))).summary
-        for n in range(1, plan.rounds + 1)
-    ]
+    fulls = _rounds(fast, plan.rounds, root, "max")
     full = max(fulls, key=lambda summary: summary.images_per_second)
     log_event(logger, "bench_max", broker=broker, images_per_second=full.images_per_second)
     half = max(full.images_per_second / 2, 1.0)
@@ -96,10 +93,7 @@ def _measure(plan: BenchPlan, fast: RunPlan, root: Path) -> dict[str, Any]:
     # batches, connections and allocations); it is sent but measured apart, as a lead-in.
     lead_in = min(round(half), TEST_IMAGES - paced_count)
     paced_plan = replace(fast, images=paced_count, rate=half, lead_in=lead_in)
-    paceds = [
-        run_pipeline(_unique(replace(paced_plan, run_dir=root / f"half-rate-{n}"))).summary
-        for n in range(1, plan.rounds + 1)
-    ]
+    paceds = _rounds(paced_plan, plan.rounds, root, "half-rate")
     paced = sorted(paceds, key=lambda summary: summary.latency_ms["p99"])[len(paceds) // 2]
     baseline = run_baseline(
         _unique(replace(fast, images=plan.baseline_images, run_dir=root / "baseline"))
@@ -113,6 +107,15 @@ def _measure(plan: BenchPlan, fast: RunPlan, root: Path) -> dict[str, Any]:
         "baseline": baseline.as_dict(),
         "speedup": round(full.images_per_second / max(baseline.images_per_second, 1e-9), 1),
     }
+
+
+def _rounds(plan: RunPlan, count: int, root: Path, name: str) -> list[Summary]:
+    """`count` runs of `plan`, in `root/<name>-1`, `root/<name>-2`, ..., each on its own
+    topics."""
+    return [
+        run_pipeline(_unique(replace(plan, run_dir=root / f"{name}-{n}"))).summary
+        for n in range(1, count + 1)
+    ]
 
 
 def _latencies(summary: Summary) -> dict[str, object]:
