@@ -43,6 +43,21 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def pubsub_resource_names(
+    emulator_host: str, project_id: str, monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    """Full names of every topic and subscription of `project_id` in the emulator."""
+    from google.cloud import pubsub_v1
+
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator_host)
+    project = f"projects/{project_id}"
+    publisher = pubsub_v1.PublisherClient()
+    with pubsub_v1.SubscriberClient() as subscriber:
+        names = [t.name for t in publisher.list_topics(project=project)]
+        names += [s.name for s in subscriber.list_subscriptions(project=project)]
+    return names
+
+
 def make_infra_settings(state_dir: Path) -> InfraSettings:
     """Infra settings for a private instance: own folder, own free ports, the repo's jars."""
     return InfraSettings(

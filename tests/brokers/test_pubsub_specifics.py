@@ -9,7 +9,7 @@ from fashion_pubsub.brokers.errors import BrokerUnavailableError
 from fashion_pubsub.brokers.pubsub import PubSubBroker
 from fashion_pubsub.settings import PubSubSettings, TopicSettings
 
-from ..conftest import free_port
+from ..conftest import free_port, pubsub_resource_names
 from .conftest import make_broker
 
 pytestmark = pytest.mark.pubsub
@@ -43,13 +43,7 @@ def test_delete_topics_removes_topics_and_subscriptions_and_may_run_twice(
     broker = make_broker("google-pubsub", request, topics)
     broker.delete_topics()
     broker.delete_topics()
-    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_emulator_host)
-    publisher = pubsub_v1.PublisherClient()
-    with pubsub_v1.SubscriberClient() as subscriber:
-        project = f"projects/{PROJECT}"
-        left = [t.name for t in publisher.list_topics(project=project)] + [
-            s.name for s in subscriber.list_subscriptions(project=project)
-        ]
+    left = pubsub_resource_names(pubsub_emulator_host, PROJECT, monkeypatch)
     suffix = topics.input_topic.rsplit("-", 1)[1]
     assert not [name for name in left if suffix in name]
 

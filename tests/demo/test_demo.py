@@ -12,7 +12,13 @@ from fashion_pubsub.data.dataset import load_split
 from fashion_pubsub.model.evaluate import predict_onnx
 from fashion_pubsub.settings import InfraSettings, PubSubSettings
 
-from ..conftest import MODEL_BASE_PATH, free_port, make_infra_settings, served_model_version
+from ..conftest import (
+    MODEL_BASE_PATH,
+    free_port,
+    make_infra_settings,
+    pubsub_resource_names,
+    served_model_version,
+)
 
 IMAGES = 200
 
@@ -120,17 +126,5 @@ def test_demo_on_pubsub_twice_leaves_a_running_emulator_running(
         assert "kafka" not in result.stdout.split("stopped what the demo started:")[-1]
     assert processes_mentioning(f"--rest_api_port {port}") == []
     assert processes_mentioning(f"--port={pubsub_emulator_host.split(':')[1]}")
-    assert demo_topics_left(pubsub_emulator_host, monkeypatch) == []
-
-
-def demo_topics_left(emulator_host: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Topics and subscriptions of demo runs still in the emulator."""
-    from google.cloud import pubsub_v1
-
-    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator_host)
-    project = f"projects/{PubSubSettings().project_id}"
-    publisher = pubsub_v1.PublisherClient()
-    with pubsub_v1.SubscriberClient() as subscriber:
-        names = [t.name for t in publisher.list_topics(project=project)]
-        names += [s.name for s in subscriber.list_subscriptions(project=project)]
-    return [name for name in names if "/demo-" in name]
+    left = pubsub_resource_names(pubsub_emulator_host, PubSubSettings().project_id, monkeypatch)
+    assert [name for name in left if "/demo-" in name] == []  # each run deleted its own
