@@ -174,3 +174,30 @@ def read_properties(path: Path) -> dict[str, str]:
         if sep:
             values[key.strip()] = value.strip()
     return values
+
+
+class MetricsSettings(BaseSettings):
+    """The metrics and health endpoints of `publish` and `subscribe` (/metrics, /healthz,
+    /readyz). A port of 0 turns a process's endpoint off."""
+
+    model_config = _config("FASHION_PUBSUB_METRICS_")
+    host: str = "127.0.0.1"
+    publisher_port: int = Field(default=9101, ge=0, le=65535)
+    subscriber_port: int = Field(default=9102, ge=0, le=65535)
+    lag_interval_seconds: float = Field(default=2.0, gt=0)
+
+
+class DashboardSettings(BaseSettings):
+    """`fashion-pubsub dashboard`: where it listens and what it reads."""
+
+    model_config = _config("FASHION_PUBSUB_DASHBOARD_")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8600, ge=0, le=65535)
+    metrics_urls: tuple[str, ...] = (
+        "http://127.0.0.1:9101/metrics",
+        "http://127.0.0.1:9102/metrics",
+        "http://127.0.0.1:8501/monitoring/prometheus/metrics",
+    )
+    images_dir: Path | None = None
+    rejected_dir: Path | None = None
+    interval_seconds: float = Field(default=1.0, ge=0.1, le=60)

@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,6 +110,9 @@ class Lane:
             "FASHION_PUBSUB_DEAD_LETTER_TOPIC": self.topics.dead_letter_topic,
             "FASHION_PUBSUB_SUBSCRIPTION": self.topics.subscription,
             "FASHION_PUBSUB_CONSUMER_GROUP": self.topics.consumer_group,
+            # Off unless a test asks for a port: tests run side by side on one machine.
+            "FASHION_PUBSUB_METRICS_PUBLISHER_PORT": "0",
+            "FASHION_PUBSUB_METRICS_SUBSCRIBER_PORT": "0",
         }
 
     def broker(self) -> Broker:
@@ -130,7 +133,11 @@ class Lane:
         return process
 
     def subscriber(
-        self, name: str = "subscriber", url: str | None = None, results: str = "results.jsonl"
+        self,
+        name: str = "subscriber",
+        url: str | None = None,
+        results: str = "results.jsonl",
+        extra: Sequence[str] = (),
     ) -> subprocess.Popen[bytes]:
         return self._spawn(
             name,
@@ -142,10 +149,11 @@ class Lane:
                 url or self.url,
                 "--results",
                 str(self.root / results),
+                *extra,
             ],
         )
 
-    def publisher(self) -> subprocess.Popen[bytes]:
+    def publisher(self, extra: Sequence[str] = ()) -> subprocess.Popen[bytes]:
         return self._spawn(
             "publisher",
             [
@@ -156,6 +164,7 @@ class Lane:
                 str(self.folder("published")),
                 "--rejected",
                 str(self.folder("rejected")),
+                *extra,
             ],
         )
 

@@ -128,6 +128,40 @@ class Consumer(ABC):
         self.close()
 
 
+@dataclass(frozen=True)
+class PartitionLag:
+    """Messages of one partition that the consumer group has not committed yet."""
+
+    topic: str
+    partition: int
+    group: str
+    messages: int
+
+
+class LagReader(ABC):
+    """Reads the input topic's consumer lag, for the subscriber's metrics."""
+
+    @abstractmethod
+    def read(self) -> list[PartitionLag]:
+        """The lag of every partition now; empty when the broker cannot say.
+
+        Raises:
+            BrokerError: the broker did not answer.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the client, if any."""
+
+
+class _NoLag(LagReader):
+    def read(self) -> list[PartitionLag]:
+        return []
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
 class Broker(ABC):
     """Factory for publishers and consumers of one broker, plus topic administration."""
 
@@ -151,3 +185,8 @@ class Broker(ABC):
     def consumer(self) -> Consumer:
         """A consumer of the input topic, sharing work with other consumers of the same
         group (Kafka) or subscription (Pub/Sub)."""
+
+    def lag_reader(self) -> LagReader:
+        """A reader of the input topic's consumer lag. Pub/Sub has no partitions and its
+        emulator no backlog figure, so by default there is none."""
+        return _NoLag()

@@ -15,6 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from fashion_pubsub.brokers.base import (
     Broker,
     Consumer,
+    LagReader,
     Message,
     OutgoingMessage,
     Publisher,
@@ -98,6 +99,11 @@ class KafkaBroker(Broker):
 
     def consumer(self) -> Consumer:
         return KafkaConsumer(self._settings, self._topics)
+
+    def lag_reader(self) -> LagReader:
+        from fashion_pubsub.brokers.kafka_lag import KafkaLagReader
+
+        return KafkaLagReader(self._settings, self._topics)
 
 
 class KafkaPublisher(Publisher):

@@ -17,10 +17,29 @@ from fashion_pubsub.cli.app import (
 )
 from fashion_pubsub.cli.brokers import broker_settings_options, build_broker
 from fashion_pubsub.settings import (
+    MetricsSettings,
     PublisherSettings,
     SubscriberSettings,
     TopicSettings,
 )
+
+
+def _metrics_options(port_field: str) -> Callable[[F], F]:
+    """--metrics-host and --metrics-port: where /metrics, /healthz and /readyz are served."""
+
+    def decorate(func: F) -> F:
+        func = setting(
+            MetricsSettings,
+            port_field,
+            "--metrics-port",
+            type=int,
+            help="Port of /metrics, /healthz and /readyz (0: off).",
+        )(func)
+        return setting(
+            MetricsSettings, "host", "--metrics-host", help="Address the metrics port listens on."
+        )(func)
+
+    return decorate
 
 
 def _folder(model: type[BaseSettings], field: str, flag: str, help: str) -> Callable[[F], F]:
@@ -44,6 +63,7 @@ def _folder(model: type[BaseSettings], field: str, flag: str, help: str) -> Call
     type=float,
     help="Seconds to wait for a batch to fill.",
 )
+@_metrics_options("publisher_port")
 @broker_settings_options
 def publish(
     broker: str | None,
@@ -52,6 +72,8 @@ def publish(
     rejected_dir: Path | None,
     batch_size: int | None,
     max_wait_seconds: float | None,
+    host: str | None,
+    publisher_port: int | None,
     **flags: Any,
 ) -> None:
     """Publish images dropped into --input to the input topic (the old publisher.py)."""
@@ -65,7 +87,8 @@ def publish(
         batch_size=batch_size,
         max_wait_seconds=max_wait_seconds,
     )
-    stats = run_publisher(build_broker(broker, flags), build(TopicSettings), settings)
+    metrics = build(MetricsSettings, host=host, publisher_port=publisher_port)
+    stats = run_publisher(build_broker(broker, flags), build(TopicSettings), settings, metrics)
     click.echo(f"published {stats.published}, rejected {stats.rejected}")
 
 
@@ -94,6 +117,7 @@ def publish(
     type=float,
     help="Seconds to wait for a batch to fill.",
 )
+@_metrics_options("subscriber_port")
 @broker_settings_options
 def subscribe(
     broker: str | None,
@@ -102,6 +126,8 @@ def subscribe(
     results: Path | None,
     batch_size: int | None,
     max_wait_seconds: float | None,
+    host: str | None,
+    subscriber_port: int | None,
     **flags: Any,
 ) -> None:
     """Classify images from the input topic and write the results (the old subscriber.py)."""
@@ -115,5 +141,6 @@ def subscribe(
         batch_size=batch_size,
         max_wait_seconds=max_wait_seconds,
     )
-    stats = run_subscriber(build_broker(broker, flags), build(TopicSettings), settings)
+    metrics = build(MetricsSettings, host=host, subscriber_port=subscriber_port)
+    stats = run_subscriber(build_broker(broker, flags), build(TopicSettings), settings, metrics)
     click.echo(f"predicted {stats.predicted}, dead-lettered {stats.dead_lettered}")

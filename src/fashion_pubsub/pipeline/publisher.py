@@ -130,5 +130,5 @@ class FilePublisher:
         except FileNotFoundError:
             return
         moved.with_name(moved.name + ".reason").write_text(reason + "\n", encoding="utf-8")
-        self._stats.add(rejected=1)
+        self._stats.add_rejected(reason)
         log_event(logger, "rejected", logging.WARNING, file=path.name, reason=reason)

@@ -213,6 +213,7 @@ class ImageSubscriber:
         """In the writer thread: write outputs, publish predictions, append records.
         Returns the messages to ack: none if the broker refused the predictions (then
         nothing is recorded and the batch comes back)."""
+        started = time.monotonic()
         # The batch before this one may have recorded some of these images meanwhile.
         done = self._index.done
         rows = [row for row, (_, image) in enumerate(fresh) if image.image_id not in done]
@@ -264,7 +265,8 @@ class ImageSubscriber:
             return []
         self._log.append(records)
         done.update(str(r["image_id"]) for r in records)
-        self._stats.add(predicted=len(records))
+        self._stats.add_predicted(records)
+        self._stats.timed("write", time.monotonic() - started)
         return repeats + [fresh[row][0] for row in rows]
 
     def _dead_letter(self, bad: list[tuple[Message, str]]) -> list[Message]:
@@ -295,9 +297,9 @@ class ImageSubscriber:
                 reason=reason,
                 confirmed=result.ok,
             )
-        confirmed = [m for (m, _), r in zip(bad, results, strict=True) if r.ok]
-        self._stats.add(dead_lettered=len(confirmed))
-        return confirmed
+        confirmed = [(m, why) for (m, why), r in zip(bad, results, strict=True) if r.ok]
+        self._stats.add_dead_lettered([why for _, why in confirmed])
+        return [m for m, _ in confirmed]
 
 
 def _record(
