@@ -4,6 +4,7 @@ import orjson
 from rich.console import Console
 
 from fashion_pubsub.demo.console import print_summary
+from fashion_pubsub.demo.observe import dashboard_url
 from fashion_pubsub.demo.report import write_report
 from fashion_pubsub.demo.runner import RunPlan, run_pipeline
 
@@ -11,6 +12,8 @@ from fashion_pubsub.demo.runner import RunPlan, run_pipeline
 def run_demo(plan: RunPlan, console: Console) -> None:
     """Run the pipeline, print the summary, write report.html and summary.json."""
     console.print(f"run folder: {plan.run_dir}")
+    if plan.dashboard_port is not None:
+        console.print(f"dashboard: {dashboard_url(plan.dashboard_port)} (live while the run lasts)")
     result = run_pipeline(plan)
     title = f"fashion-pubsub demo: {plan.images} images over {plan.broker}"
     print_summary(result.summary, title, console)

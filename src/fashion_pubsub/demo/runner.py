@@ -15,6 +15,7 @@ from fashion_pubsub.brokers.errors import BrokerError
 from fashion_pubsub.brokers.factory import create_broker
 from fashion_pubsub.demo.feeder import ImageFeeder
 from fashion_pubsub.demo.live import Counts, LiveView, count_files
+from fashion_pubsub.demo.observe import MetricsPorts, start_dashboard
 from fashion_pubsub.demo.results import ResultsTail
 from fashion_pubsub.demo.stack import Stack
 from fashion_pubsub.demo.summary import Outcome, Summary, first_seen, percentiles, summarize
@@ -60,6 +61,10 @@ class RunPlan:
             rate, the new processes' first second (see docs/benchmarks.md).
         discard_topics: delete the topics, subscriptions and group when the run ends
             (for topics of `run_topics`; never for shared ones such as `input-topic`).
+        dashboard_port: serve the live dashboard there (processes get metrics ports);
+            None: no dashboard, metrics endpoints off.
+        linger_seconds: keep everything running this long after the last result, so
+            the dashboard can still be looked at.
     """
 
     broker: BrokerName
@@ -77,6 +82,8 @@ class RunPlan:
     rate: float | None = None
     lead_in: int = 0
     discard_topics: bool = False
+    dashboard_port: int | None = None
+    linger_seconds: float = 0.0
 
     @property
     def predict_url(self) -> str:
@@ -108,20 +115,26 @@ def run_pipeline(plan: RunPlan) -> RunResult:
         total = plan.lead_in + plan.images
         feeder = ImageFeeder(plan.data_dir, plan.folder("input-images"), plan.first_index, total)
         results = [plan.folder(f"results-{i}.jsonl") for i in range(plan.subscribers)]
+        ports = MetricsPorts.allocate(plan.subscribers, plan.dashboard_port is not None)
         for i, path in enumerate(results):
-            stack.spawn(f"subscriber-{i}", _subscribe_args(plan, path), env)
+            metrics = ["--metrics-port", str(ports.subscribers[i])]
+            stack.spawn(f"subscriber-{i}", [*_subscribe_args(plan, path), *metrics], env)
+        publish = [*_publish_args(plan), "--metrics-port", str(ports.publisher)]
+        if plan.dashboard_port is not None:
+            _start_dashboard(plan, plan.dashboard_port, stack, ports, env)
         if plan.rate is not None:
-            stack.spawn("publisher", _publish_args(plan), env)
+            stack.spawn("publisher", publish, env)
         # Let the processes start and subscribers join their group first: the figures
         # should measure the pipeline, not a consumer group forming (about 3 s on Kafka).
         time.sleep(_SETTLE_SECONDS)
         if plan.rate is None:
             feeder.write_all()  # a burst: every file is there when the publisher starts
-            stack.spawn("publisher", _publish_args(plan), env)
+            stack.spawn("publisher", publish, env)
         else:
             feeder.start_paced(plan.rate)
         sources = {f"{i}.png" for i in range(plan.first_index, plan.first_index + total)}
         tail = _wait_for_results(plan, stack, ResultsTail(results, sources), total)
+        time.sleep(plan.linger_seconds)
         started = list(stack.started)
     first_measured = plan.first_index + plan.lead_in
     measured = {f"{i}.png" for i in range(first_measured, first_measured + plan.images)}
@@ -133,6 +146,14 @@ def run_pipeline(plan: RunPlan) -> RunResult:
         extra = {"lead_in_images": plan.lead_in, "p99_ms_with_lead_in": everything["p99"]}
         summary = replace(summary, extra={**summary.extra, **extra})
     return RunResult(summary, outcomes, started)
+
+
+def _start_dashboard(
+    plan: RunPlan, port: int, stack: Stack, ports: MetricsPorts, env: dict[str, str]
+) -> None:
+    server = f"http://127.0.0.1:{plan.server_port}/monitoring/prometheus/metrics"
+    folders = (plan.folder("predicted-images"), plan.folder("rejected"))
+    start_dashboard(stack, port, [*ports.urls(), server], folders, env)
 
 
 def use_topics(plan: RunPlan, stack: Stack, broker: Broker) -> None:
