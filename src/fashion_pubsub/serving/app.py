@@ -130,7 +130,7 @@ def _endpoint(handler: Handler, protocol: str) -> Callable[[Request], Awaitable[
             response = json_response({"error": str(exc)}, STATUS_BY_ERROR[type(exc)])
         except Exception as exc:  # no request may take the server down
             log_event(
-                logger, "request failed", logging.ERROR, path=request.url.path, error=repr(exc)
+                logger, "request_failed", logging.ERROR, path=request.url.path, error=repr(exc)
             )
             response = json_response({"error": f"internal error: {exc!r}"}, 500)
         metrics: ServerMetrics = request.state.metrics
@@ -187,7 +187,7 @@ async def _poll_forever(repository: ModelRepository, settings: ServerSettings) -
         try:
             await repository.poll()
         except Exception as exc:  # a bad scan must not end polling for good
-            log_event(logger, "poll failed", logging.ERROR, error=repr(exc))
+            log_event(logger, "poll_failed", logging.ERROR, error=repr(exc))
 
 
 def serve(settings: ServerSettings) -> None:
