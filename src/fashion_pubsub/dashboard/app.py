@@ -12,7 +12,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -70,7 +69,7 @@ def build_app(settings: DashboardSettings, monitor: Callable[[], Monitor]) -> St
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            await anyio.to_thread.run_sync(collector.close)
+            await asyncio.to_thread(collector.close)
 
     async def page(request: Request) -> Response:
         return HTMLResponse(_asset("index.html"))
@@ -104,7 +103,7 @@ def build_app(settings: DashboardSettings, monitor: Callable[[], Monitor]) -> St
 
 async def _collect(collector: Monitor, snapshots: _Snapshots, interval: float) -> None:
     while True:
-        await snapshots.publish(await anyio.to_thread.run_sync(collector.collect))
+        await snapshots.publish(await asyncio.to_thread(collector.collect))
         await asyncio.sleep(interval)
 
 

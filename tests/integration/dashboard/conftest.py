@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from ...pipeline.conftest import expected_labels, lane, model_server  # noqa: F401 - fixtures
+from tests.integration.pipeline.conftest import lane, model_server
+
+__all__ = ["lane", "model_server"]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

@@ -9,10 +9,9 @@ import pytest
 from fashion_pubsub.brokers.base import OutgoingMessage
 from fashion_pubsub.data.convert import png_bytes
 from fashion_pubsub.data.dataset import load_split
-
-from ...conftest import ROOT, free_port
-from ...pipeline.conftest import Lane
-from ..observability.scrape import answers, wait_for
+from tests.conftest import ROOT, free_port
+from tests.integration.observability.scrape import answers, wait_for
+from tests.integration.pipeline.conftest import Lane
 
 pytestmark = pytest.mark.slow
 # Kept after the run (CI uploads the folder); pytest's tmp folders are rotated away.

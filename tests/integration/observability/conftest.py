@@ -1,3 +1,5 @@
 """The pipeline fixtures (one isolated lane per test, a model server per session)."""
 
-from ...pipeline.conftest import expected_labels, lane, model_server  # noqa: F401 - fixtures
+from tests.integration.pipeline.conftest import lane, model_server
+
+__all__ = ["lane", "model_server"]

@@ -10,10 +10,9 @@ from fashion_pubsub.brokers.base import OutgoingMessage
 from fashion_pubsub.data.convert import png_bytes
 from fashion_pubsub.data.dataset import load_split
 from fashion_pubsub.pipeline.wire import encode
-
-from ...conftest import free_port
-from ...pipeline.conftest import Lane
-from .scrape import answers, labelled, scrape, total, wait_for
+from tests.conftest import free_port
+from tests.integration.observability.scrape import answers, labelled, scrape, total, wait_for
+from tests.integration.pipeline.conftest import Lane
 
 pytestmark = pytest.mark.kafka
 
