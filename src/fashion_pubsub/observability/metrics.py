@@ -10,6 +10,7 @@ ending in `_total`. Label values are bounded: reasons become short snake_case ki
 which passes it on to the process's metrics.
 """
 
+import collections
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -161,10 +162,11 @@ class SubscriberMetrics(ProcessMetrics):
             registry=registry,
         )
         self._version_in_use: tuple[str, str] | None = None
-        for name in CLASS_NAMES:  # every class shows from the start, at zero
-            self.predicted_images.labels(name)
-        for stage in STAGES:
-            self.latency.labels(stage)
+        # Children resolved once: a labels() lookup per image would cost more than the
+        # increment (thousands of images a second). Every class and stage shows from the
+        # start, at zero.
+        self._by_class = {name: self.predicted_images.labels(name) for name in CLASS_NAMES}
+        self._by_stage = {stage: self.latency.labels(stage) for stage in STAGES}
 
     def count(self, name: str, value: int) -> None:
         if name == "duplicates":
@@ -177,17 +179,21 @@ class SubscriberMetrics(ProcessMetrics):
             self.dead_lettered.labels(reason_kind(reason)).inc()
 
     def predicted(self, records: Iterable[Mapping[str, Any]]) -> None:
+        classes: collections.Counter[str] = collections.Counter()
         for record in records:
-            self.predicted_images.labels(str(record.get("predicted_class", "unknown"))).inc()
+            classes[str(record.get("predicted_class", "unknown"))] += 1
             latency = record.get("latency_ms")
             if isinstance(latency, Mapping):
                 for stage in ("queue", "end_to_end"):
                     milliseconds = latency.get(stage)
                     if isinstance(milliseconds, int | float):
-                        self.latency.labels(stage).observe(max(milliseconds, 0.0) / 1000)
+                        self._by_stage[stage].observe(max(milliseconds, 0.0) / 1000)
+        for name, count in classes.items():
+            child = self._by_class.get(name) or self.predicted_images.labels(name)
+            child.inc(count)
 
     def stage(self, stage: str, seconds: float) -> None:
-        self.latency.labels(stage).observe(seconds)
+        (self._by_stage.get(stage) or self.latency.labels(stage)).observe(seconds)
 
     def batch(self, size: int) -> None:
         self.batch_size.observe(size)

@@ -6,7 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from fashion_pubsub.observability.errors import MetricsPortError
 from fashion_pubsub.observability.health import Health
-from fashion_pubsub.observability.metrics import PublisherMetrics, reason_kind
+from fashion_pubsub.observability.metrics import PublisherMetrics, SubscriberMetrics, reason_kind
 from fashion_pubsub.observability.server import MetricsServer
 from fashion_pubsub.pipeline.stats import Stats
 
@@ -74,3 +74,24 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_records_count_by_class_and_feed_the_latency_histograms() -> None:
+    metrics = SubscriberMetrics()
+    stats = Stats(metrics=metrics)
+    records = [
+        {"predicted_class": "Bag", "latency_ms": {"queue": 2.0, "end_to_end": 30.0}},
+        {"predicted_class": "Bag", "latency_ms": {"queue": 1.0, "end_to_end": 20.0}},
+        {"predicted_class": "Coat", "latency_ms": {"queue": "x"}},
+    ]
+    stats.add_predicted(records)
+    registry = metrics.registry
+    predicted = "fashion_subscriber_images_predicted_total"
+    assert registry.get_sample_value(predicted, {"class_name": "Bag"}) == 2
+    assert registry.get_sample_value(predicted, {"class_name": "Coat"}) == 1
+    assert registry.get_sample_value(predicted, {"class_name": "Shirt"}) == 0
+    latency = "fashion_subscriber_stage_latency_seconds"
+    assert registry.get_sample_value(f"{latency}_count", {"stage": "end_to_end"}) == 2
+    assert registry.get_sample_value(f"{latency}_sum", {"stage": "end_to_end"}) == 0.05
+    assert registry.get_sample_value(f"{latency}_count", {"stage": "queue"}) == 2
+    assert stats.predicted == 3
