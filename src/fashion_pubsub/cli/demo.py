@@ -1,4 +1,4 @@
-"""`demo` and `bench`."""
+"""`demo`, and the run options it shares with `bench`."""
 
 from pathlib import Path
 from typing import Any
@@ -14,14 +14,14 @@ from fashion_pubsub.cli.app import (
     main,
 )
 from fashion_pubsub.settings import (
-    BROKER_NAMES,
     AppSettings,
     DataSettings,
     InfraSettings,
+    TopicSettings,
 )
 
 
-def _run_options(func: F) -> F:
+def run_options(func: F) -> F:
     func = data_dir_option(func)
     func = click.option(
         "--workdir",
@@ -47,7 +47,7 @@ def _run_options(func: F) -> F:
     return func
 
 
-def _run_plan(
+def run_plan(
     broker: str | None,
     images: int,
     data_dir: Path | None,
@@ -85,7 +85,7 @@ def _run_plan(
     help="Subscriber processes sharing the work.",
 )
 @click.option("--live/--no-live", default=None, help="Live progress view [default: on a terminal]")
-@_run_options
+@run_options
 def demo(images: int, subscribers: int, live: bool | None, **options: Any) -> None:
     """Run the whole pipeline on test images: start what is missing, publish, classify,
     summarise, write an HTML report; stop what it started."""
@@ -94,88 +94,13 @@ def demo(images: int, subscribers: int, live: bool | None, **options: Any) -> No
     from fashion_pubsub.demo.command import run_demo
 
     console = Console()
-    from fashion_pubsub.demo.runner import run_topics
-
-    plan = _run_plan(
+    plan = run_plan(
         images=images,
         name="demo",
         subscribers=subscribers,
-        topics=run_topics("demo"),
+        topics=TopicSettings.for_run("demo"),
         discard_topics=True,
         live=console.is_terminal if live is None else live,
         **options,
     )
     run_demo(plan, console)
-
-
-@main.command(context_settings=CONTEXT)
-@click.option(
-    "--brokers", default="apache-kafka,google-pubsub", help="Comma-separated brokers to measure."
-)
-@click.option(
-    "--images",
-    type=click.IntRange(1, 10_000),
-    default=10_000,
-    help="Images for the full-speed run.",
-)
-@click.option(
-    "--baseline-images",
-    type=click.IntRange(1, 10_000),
-    default=2000,
-    help="Images for the old design's path.",
-)
-@click.option(
-    "--paced-images",
-    type=click.IntRange(1, 10_000),
-    default=3000,
-    help="Images for the latency run at half the maximum rate.",
-)
-@click.option(
-    "--warmup-images",
-    type=click.IntRange(0, 10_000),
-    default=2000,
-    help="Images sent through the pipeline first, unmeasured, so a just-started broker "
-    "is measured warm (0: none).",
-)
-@click.option(
-    "--rounds",
-    type=click.IntRange(1, 9),
-    default=3,
-    help="Full-speed and half-rate runs per broker: the best rate and the median latency "
-    "are reported, every round is recorded.",
-)
-@click.option(
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=Path("bench/results/pipeline.json"),
-    help="JSON figures (and .md beside).",
-)
-@_run_options
-def bench(
-    brokers: str,
-    images: int,
-    baseline_images: int,
-    paced_images: int,
-    warmup_images: int,
-    rounds: int,
-    output: Path,
-    **options: Any,
-) -> None:
-    """Measure the pipeline on each broker against the old design's data path."""
-    from fashion_pubsub.demo.bench import BenchPlan, run_bench, write_outputs
-
-    names = tuple(b.strip() for b in brokers.split(",") if b.strip())
-    unknown = [b for b in names if b not in BROKER_NAMES]
-    if unknown:
-        raise click.UsageError(f"unknown broker(s) {unknown}; choose from {BROKER_NAMES}")
-    plan = BenchPlan(
-        base=_run_plan(broker=None, images=images, name="bench", **options),
-        brokers=names,  # type: ignore[arg-type]
-        images=images,
-        baseline_images=baseline_images,
-        paced_images=paced_images,
-        warmup_images=warmup_images,
-        rounds=rounds,
-    )
-    click.echo(write_outputs(run_bench(plan), output))
-    click.echo(f"figures written to {output} and {output.with_suffix('.md')}")
