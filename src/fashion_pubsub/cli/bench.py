@@ -1,43 +1,33 @@
 """`bench`, and the old design's publisher and subscriber it measures against."""
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from fashion_pubsub.cli.app import CONTEXT, main
+from fashion_pubsub.cli.app import CONTEXT, F, main
 from fashion_pubsub.cli.demo import run_options, run_plan
 from fashion_pubsub.settings import BROKER_NAMES
+
+
+def _images_option(flag: str, default: int, help: str, least: int = 1) -> Callable[[F], F]:
+    return click.option(flag, type=click.IntRange(least, 10_000), default=default, help=help)
 
 
 @main.command(context_settings=CONTEXT)
 @click.option(
     "--brokers", default="apache-kafka,google-pubsub", help="Comma-separated brokers to measure."
 )
-@click.option(
-    "--images",
-    type=click.IntRange(1, 10_000),
-    default=10_000,
-    help="Images for the full-speed run.",
-)
-@click.option(
-    "--baseline-images",
-    type=click.IntRange(1, 10_000),
-    default=2000,
-    help="Images for the old design's path.",
-)
-@click.option(
-    "--paced-images",
-    type=click.IntRange(1, 10_000),
-    default=3000,
-    help="Images for the latency run at half the maximum rate.",
-)
-@click.option(
+@_images_option("--images", 10_000, "Images for the full-speed run.")
+@_images_option("--baseline-images", 2000, "Images for the old design's path.")
+@_images_option("--paced-images", 3000, "Images for the latency run at half the maximum rate.")
+@_images_option(
     "--warmup-images",
-    type=click.IntRange(0, 10_000),
-    default=2000,
-    help="Images sent through the pipeline first, unmeasured, so a just-started broker "
+    2000,
+    "Images sent through the pipeline first, unmeasured, so a just-started broker "
     "is measured warm (0: none).",
+    least=0,
 )
 @click.option(
     "--rounds",

@@ -5,45 +5,39 @@ from typing import Any
 
 import click
 
-from fashion_pubsub.cli.app import (
-    CONTEXT,
-    F,
-    broker_option,
-    build,
+from fashion_pubsub.cli.app import CONTEXT, F, broker_option, build, data_dir_option, main
+from fashion_pubsub.settings import AppSettings, DataSettings, InfraSettings, TopicSettings
+
+_RUN_OPTIONS = [
     data_dir_option,
-    main,
-)
-from fashion_pubsub.settings import (
-    AppSettings,
-    DataSettings,
-    InfraSettings,
-    TopicSettings,
-)
-
-
-def run_options(func: F) -> F:
-    func = data_dir_option(func)
-    func = click.option(
+    click.option(
         "--workdir",
         type=click.Path(path_type=Path, file_okay=False),
         default=Path("workdir"),
         help="Each run gets a new folder in here.",
-    )(func)
-    func = click.option(
+    ),
+    click.option(
         "--model-base-path",
         type=click.Path(path_type=Path, file_okay=False),
         default=Path("models/fashion-model"),
         help="Model repository.",
-    )(func)
-    func = click.option(
+    ),
+    click.option(
         "--port",
         type=int,
         default=8501,
         help="Model server port (started there unless one answers).",
-    )(func)
-    func = click.option(
+    ),
+    click.option(
         "--timeout", type=float, default=900.0, help="Seconds to wait for all results of a run."
-    )(func)
+    ),
+]
+
+
+def run_options(func: F) -> F:
+    """The options of a run that `demo` and `bench` share."""
+    for option in _RUN_OPTIONS:
+        func = option(func)
     return func
 
 
