@@ -21,6 +21,7 @@ FashionPubSubError                  the CLI prints these as one line, not a trac
  │    ├── InvalidInputError         400 bad JSON, shape, dtype or value range
  │    ├── ModelNotReadyError        503 no version loaded yet
  │    ├── PayloadTooLargeError      413 the body is over --max_body_bytes
+ │    ├── RequestTimeoutError       408 the body took too long to arrive
  │    ├── ModelLoadError            a version folder cannot be loaded (logged, not served)
  │    ├── ServingUnavailableError   client: the server is down or failing; retry
  │    └── ServingRequestError       client: the server refused the request; do not retry
