@@ -7,6 +7,7 @@ from typing import Any
 import click
 from pydantic_settings import BaseSettings
 
+from fashion_pubsub.brokers.base import Broker
 from fashion_pubsub.cli.app import CONTEXT, F, S, broker_option, build, main, setting
 from fashion_pubsub.cli.brokers import broker_settings_options, build_broker
 from fashion_pubsub.settings import PublisherSettings, SubscriberSettings, TopicSettings
@@ -16,10 +17,12 @@ def _folder(model: type[BaseSettings], field: str, flag: str, help: str) -> Call
     return setting(model, field, flag, help=help, type=click.Path(path_type=Path, file_okay=False))
 
 
-def _batch_options(model: type[BaseSettings], most: str) -> Callable[[F], F]:
-    """--batch-size and --max-wait of `model`; `most` says what a batch counts, for the help."""
+def _batch_and_broker_options(model: type[BaseSettings], most: str) -> Callable[[F], F]:
+    """--batch-size and --max-wait of `model` (`most` says what a batch counts, for the help),
+    then the flags that reach the brokers."""
 
     def decorate(func: F) -> F:
+        func = broker_settings_options(func)
         func = setting(
             model,
             "max_wait_seconds",
@@ -32,12 +35,14 @@ def _batch_options(model: type[BaseSettings], most: str) -> Callable[[F], F]:
     return decorate
 
 
-def _settings(model: type[S], flags: dict[str, Any]) -> S:
-    """`model` built from its own flags, which are taken out of `flags` (the rest are the
-    broker's)."""
-    return build(
-        model, **{name: flags.pop(name) for name in list(flags) if name in model.model_fields}
-    )
+def _service_args(
+    model: type[S], broker: str | None, flags: dict[str, Any]
+) -> tuple[Broker, TopicSettings, S]:
+    """The broker, topics and `model` settings a pipeline service runs with. `model` takes
+    its own flags out of `flags`; the rest are the broker's."""
+    own = [name for name in flags if name in model.model_fields]
+    settings = build(model, **{name: flags.pop(name) for name in own})
+    return build_broker(broker, flags), build(TopicSettings), settings
 
 
 @main.command(context_settings=CONTEXT)
@@ -47,14 +52,12 @@ def _settings(model: type[S], flags: dict[str, Any]) -> S:
 @_folder(
     PublisherSettings, "rejected_dir", "--rejected", "Where unusable files go, with a .reason note."
 )
-@_batch_options(PublisherSettings, "Most files per broker batch.")
-@broker_settings_options
+@_batch_and_broker_options(PublisherSettings, "Most files per broker batch.")
 def publish(broker: str | None, **flags: Any) -> None:
     """Publish images dropped into --input to the input topic (the old publisher.py)."""
     from fashion_pubsub.pipeline.service import run_publisher
 
-    settings = _settings(PublisherSettings, flags)
-    stats = run_publisher(build_broker(broker, flags), build(TopicSettings), settings)
+    stats = run_publisher(*_service_args(PublisherSettings, broker, flags))
     click.echo(f"published {stats.published}, rejected {stats.rejected}")
 
 
@@ -69,12 +72,10 @@ def publish(broker: str | None, **flags: Any) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Results log [default: <output>/results.jsonl]",
 )
-@_batch_options(SubscriberSettings, "Most messages per predict request.")
-@broker_settings_options
+@_batch_and_broker_options(SubscriberSettings, "Most messages per predict request.")
 def subscribe(broker: str | None, **flags: Any) -> None:
     """Classify images from the input topic and write the results (the old subscriber.py)."""
     from fashion_pubsub.pipeline.service import run_subscriber
 
-    settings = _settings(SubscriberSettings, flags)
-    stats = run_subscriber(build_broker(broker, flags), build(TopicSettings), settings)
+    stats = run_subscriber(*_service_args(SubscriberSettings, broker, flags))
     click.echo(f"predicted {stats.predicted}, dead-lettered {stats.dead_lettered}")
