@@ -156,7 +156,10 @@ class Lane:
     def records(self) -> list[dict[str, object]]:
         lines = []
         for path in sorted(self.root.glob("results*.jsonl")):
-            lines += [orjson.loads(line) for line in path.read_bytes().splitlines() if line]
+            data = path.read_bytes()
+            # The subscriber may be mid-line while we read: parse only complete lines.
+            complete = data[: data.rfind(b"\n") + 1]
+            lines += [orjson.loads(line) for line in complete.splitlines() if line]
         return lines
 
     def wait_for_records(self, count: int, seconds: float = 120.0) -> list[dict[str, object]]:
