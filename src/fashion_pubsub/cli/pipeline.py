@@ -7,14 +7,8 @@ from typing import Any
 import click
 from pydantic_settings import BaseSettings
 
-from fashion_pubsub.cli.app import (
-    CONTEXT,
-    F,
-    broker_option,
-    build,
-    main,
-    setting,
-)
+from fashion_pubsub.brokers.base import Broker
+from fashion_pubsub.cli.app import CONTEXT, F, S, broker_option, build, main, setting
 from fashion_pubsub.cli.brokers import broker_settings_options, build_broker
 from fashion_pubsub.settings import (
     MetricsSettings,
@@ -22,6 +16,28 @@ from fashion_pubsub.settings import (
     SubscriberSettings,
     TopicSettings,
 )
+
+
+def _folder(model: type[BaseSettings], field: str, flag: str, help: str) -> Callable[[F], F]:
+    return setting(model, field, flag, help=help, type=click.Path(path_type=Path, file_okay=False))
+
+
+def _batch_and_broker_options(model: type[BaseSettings], most: str) -> Callable[[F], F]:
+    """--batch-size and --max-wait of `model` (`most` says what a batch counts, for the help),
+    then the flags that reach the brokers."""
+
+    def decorate(func: F) -> F:
+        func = broker_settings_options(func)
+        func = setting(
+            model,
+            "max_wait_seconds",
+            "--max-wait",
+            type=float,
+            help="Seconds to wait for a batch to fill.",
+        )(func)
+        return setting(model, "batch_size", "--batch-size", type=int, help=most)(func)
+
+    return decorate
 
 
 def _metrics_options(port_field: str) -> Callable[[F], F]:
@@ -42,8 +58,22 @@ def _metrics_options(port_field: str) -> Callable[[F], F]:
     return decorate
 
 
-def _folder(model: type[BaseSettings], field: str, flag: str, help: str) -> Callable[[F], F]:
-    return setting(model, field, flag, help=help, type=click.Path(path_type=Path, file_okay=False))
+def _metrics(port_field: str, flags: dict[str, Any]) -> MetricsSettings:
+    """The metrics settings; takes their flags out of `flags`."""
+    return build(
+        MetricsSettings,
+        **{"host": flags.pop("host", None), port_field: flags.pop(port_field, None)},
+    )
+
+
+def _service_args(
+    model: type[S], broker: str | None, flags: dict[str, Any]
+) -> tuple[Broker, TopicSettings, S]:
+    """The broker, topics and `model` settings a pipeline service runs with. `model` takes
+    its own flags out of `flags`; the rest are the broker's."""
+    own = [name for name in flags if name in model.model_fields]
+    settings = build(model, **{name: flags.pop(name) for name in own})
+    return build_broker(broker, flags), build(TopicSettings), settings
 
 
 @main.command(context_settings=CONTEXT)
@@ -53,42 +83,14 @@ def _folder(model: type[BaseSettings], field: str, flag: str, help: str) -> Call
 @_folder(
     PublisherSettings, "rejected_dir", "--rejected", "Where unusable files go, with a .reason note."
 )
-@setting(
-    PublisherSettings, "batch_size", "--batch-size", type=int, help="Most files per broker batch."
-)
-@setting(
-    PublisherSettings,
-    "max_wait_seconds",
-    "--max-wait",
-    type=float,
-    help="Seconds to wait for a batch to fill.",
-)
+@_batch_and_broker_options(PublisherSettings, "Most files per broker batch.")
 @_metrics_options("publisher_port")
-@broker_settings_options
-def publish(
-    broker: str | None,
-    input_dir: Path | None,
-    published_dir: Path | None,
-    rejected_dir: Path | None,
-    batch_size: int | None,
-    max_wait_seconds: float | None,
-    host: str | None,
-    publisher_port: int | None,
-    **flags: Any,
-) -> None:
+def publish(broker: str | None, **flags: Any) -> None:
     """Publish images dropped into --input to the input topic (the old publisher.py)."""
     from fashion_pubsub.pipeline.service import run_publisher
 
-    settings = build(
-        PublisherSettings,
-        input_dir=input_dir,
-        published_dir=published_dir,
-        rejected_dir=rejected_dir,
-        batch_size=batch_size,
-        max_wait_seconds=max_wait_seconds,
-    )
-    metrics = build(MetricsSettings, host=host, publisher_port=publisher_port)
-    stats = run_publisher(build_broker(broker, flags), build(TopicSettings), settings, metrics)
+    metrics = _metrics("publisher_port", flags)
+    stats = run_publisher(*_service_args(PublisherSettings, broker, flags), metrics)
     click.echo(f"published {stats.published}, rejected {stats.rejected}")
 
 
@@ -103,44 +105,12 @@ def publish(
     type=click.Path(path_type=Path, dir_okay=False),
     help="Results log [default: <output>/results.jsonl]",
 )
-@setting(
-    SubscriberSettings,
-    "batch_size",
-    "--batch-size",
-    type=int,
-    help="Most messages per predict request.",
-)
-@setting(
-    SubscriberSettings,
-    "max_wait_seconds",
-    "--max-wait",
-    type=float,
-    help="Seconds to wait for a batch to fill.",
-)
+@_batch_and_broker_options(SubscriberSettings, "Most messages per predict request.")
 @_metrics_options("subscriber_port")
-@broker_settings_options
-def subscribe(
-    broker: str | None,
-    output_dir: Path | None,
-    url: str | None,
-    results: Path | None,
-    batch_size: int | None,
-    max_wait_seconds: float | None,
-    host: str | None,
-    subscriber_port: int | None,
-    **flags: Any,
-) -> None:
+def subscribe(broker: str | None, **flags: Any) -> None:
     """Classify images from the input topic and write the results (the old subscriber.py)."""
     from fashion_pubsub.pipeline.service import run_subscriber
 
-    settings = build(
-        SubscriberSettings,
-        output_dir=output_dir,
-        url=url,
-        results=results,
-        batch_size=batch_size,
-        max_wait_seconds=max_wait_seconds,
-    )
-    metrics = build(MetricsSettings, host=host, subscriber_port=subscriber_port)
-    stats = run_subscriber(build_broker(broker, flags), build(TopicSettings), settings, metrics)
+    metrics = _metrics("subscriber_port", flags)
+    stats = run_subscriber(*_service_args(SubscriberSettings, broker, flags), metrics)
     click.echo(f"predicted {stats.predicted}, dead-lettered {stats.dead_lettered}")

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fashion_pubsub.observability.errors import TraceparentError
-from fashion_pubsub.observability.trace import TraceContext, continue_trace, parse_traceparent
+from fashion_pubsub.errors import TraceparentError
+from fashion_pubsub.tracing import TraceContext, continue_trace, parse_traceparent
 
 VALID = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

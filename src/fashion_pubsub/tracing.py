@@ -17,7 +17,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from fashion_pubsub.observability.errors import TraceparentError
+from fashion_pubsub.errors import TraceparentError
 
 ATTRIBUTE = "traceparent"  # the message attribute and the HTTP header
 _FORMAT = re.compile(
