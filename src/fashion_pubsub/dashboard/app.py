@@ -7,6 +7,7 @@ topics block) and every open page receives the same one.
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from pathlib import Path
@@ -28,6 +29,7 @@ from starlette.routing import Route
 from fashion_pubsub.dashboard.monitor import Monitor
 from fashion_pubsub.settings import DashboardSettings
 
+logger = logging.getLogger(__name__)
 _ASSETS = {"app.js": "text/javascript", "app.css": "text/css"}
 
 
@@ -103,7 +105,10 @@ def build_app(settings: DashboardSettings, monitor: Callable[[], Monitor]) -> St
 
 async def _collect(collector: Monitor, snapshots: _Snapshots, interval: float) -> None:
     while True:
-        await snapshots.publish(await asyncio.to_thread(collector.collect))
+        try:
+            await snapshots.publish(await asyncio.to_thread(collector.collect))
+        except Exception:  # noqa: BLE001 - the page must keep updating; logged with traceback
+            logger.exception("snapshot_failed")
         await asyncio.sleep(interval)
 
 
