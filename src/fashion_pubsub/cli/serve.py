@@ -58,7 +58,7 @@ def _serve_options(func: F) -> F:
             {"type": int},
         ),
         (
-            "rest_api_body_timeout_seconds",
+            "rest_api_read_timeout_seconds",
             "Longest time a client may take to send a request body (408 after).",
             {"type": float},
         ),

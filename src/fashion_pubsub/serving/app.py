@@ -86,7 +86,7 @@ def build_app(settings: ServerSettings) -> Starlette:
                 "plane": plane,
                 "metrics": metrics,
                 "body_limits": BodyLimits(
-                    settings.max_body_bytes, settings.rest_api_body_timeout_seconds
+                    settings.max_body_bytes, settings.rest_api_read_timeout_seconds
                 ),
                 "instances_parser": InstancesParser(),
             }
@@ -167,20 +167,10 @@ def serve(settings: ServerSettings) -> None:
     """Run the server with uvicorn until interrupted (uvloop and httptools when present)."""
     import uvicorn
 
+    from fashion_pubsub.serving.http_server import server_config
+
     # A JSON request allocates ~1,000 short-lived lists that reference counting frees
     # anyway; a larger first generation stops the collector running every request.
     gc.set_threshold(50_000, 20, 20)
     log_event(logger, "listening", host=settings.rest_api_host, port=settings.rest_api_port)
-    uvicorn.run(
-        build_app(settings),
-        host=settings.rest_api_host,
-        port=settings.rest_api_port,
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        server_header=False,
-        timeout_keep_alive=30,
-        # Beyond this many open connections (or requests in progress) new requests get
-        # 503 at once instead of queueing without bound.
-        limit_concurrency=settings.rest_api_max_connections,
-    )
+    uvicorn.Server(server_config(build_app(settings), settings)).run()
