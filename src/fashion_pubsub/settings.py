@@ -11,8 +11,6 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fashion_pubsub.data.dataset import DEBIAN_DATA_DIR
-
 BrokerName = Literal["google-pubsub", "apache-kafka"]
 BROKER_NAMES: tuple[BrokerName, ...] = ("google-pubsub", "apache-kafka")
 
@@ -23,6 +21,10 @@ EMULATOR_SCRIPT = Path(
 
 def _config(prefix: str) -> SettingsConfigDict:
     return SettingsConfigDict(env_prefix=prefix, frozen=True, extra="ignore", populate_by_name=True)
+
+
+# Where Debian's dataset-fashion-mnist package installs the files.
+DEBIAN_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
 class AppSettings(BaseSettings):
