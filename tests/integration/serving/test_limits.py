@@ -15,7 +15,7 @@ import uvicorn
 from fashion_pubsub.serving.app import build_app
 from fashion_pubsub.serving.http_server import server_config
 from tests.conftest import free_port
-from tests.serving.conftest import MODEL, model_base, server_settings  # noqa: F401 (fixture)
+from tests.support.serving import MODEL, server_settings
 
 # Generous bounds for the tests' own waits, never asserted as speeds.
 PATIENCE = 30.0
@@ -54,7 +54,7 @@ def _read_all(connection: socket.socket) -> bytes:
     return received
 
 
-def test_connections_over_the_limit_get_503_until_others_close(model_base: Path) -> None:  # noqa: F811
+def test_connections_over_the_limit_get_503_until_others_close(model_base: Path) -> None:
     with _serving(model_base, rest_api_max_connections=3) as address:
         url = f"http://{address[0]}:{address[1]}/v2/health/live"
         idle = [_connect(address) for _ in range(3)]
@@ -71,7 +71,7 @@ def test_connections_over_the_limit_get_503_until_others_close(model_base: Path)
         assert status == 200
 
 
-def test_a_client_that_never_finishes_its_headers_is_disconnected(model_base: Path) -> None:  # noqa: F811
+def test_a_client_that_never_finishes_its_headers_is_disconnected(model_base: Path) -> None:
     with _serving(model_base, rest_api_read_timeout_seconds=0.3) as address:
         with _connect(address) as slow:
             slow.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n")
@@ -80,7 +80,7 @@ def test_a_client_that_never_finishes_its_headers_is_disconnected(model_base: Pa
         assert httpx.get(f"http://{address[0]}:{address[1]}/v2/health/live").status_code == 200
 
 
-def test_a_body_that_stops_arriving_gets_408_and_the_connection_closes(model_base: Path) -> None:  # noqa: F811
+def test_a_body_that_stops_arriving_gets_408_and_the_connection_closes(model_base: Path) -> None:
     with _serving(model_base, rest_api_read_timeout_seconds=0.3) as address:
         with _connect(address) as slow:
             slow.sendall(
@@ -93,7 +93,7 @@ def test_a_body_that_stops_arriving_gets_408_and_the_connection_closes(model_bas
         assert b"did not arrive" in answer
 
 
-def test_keep_alive_requests_are_not_cut_by_the_header_deadline(model_base: Path) -> None:  # noqa: F811
+def test_keep_alive_requests_are_not_cut_by_the_header_deadline(model_base: Path) -> None:
     """The deadline restarts after each response, and stops once headers are in."""
     with _serving(model_base, rest_api_read_timeout_seconds=0.5) as address:
         url = f"http://{address[0]}:{address[1]}"

@@ -11,10 +11,8 @@ import orjson
 import pytest
 
 from fashion_pubsub.serving.app import build_app
-from tests.serving.conftest import (
+from tests.support.serving import (
     MODEL,
-    anyio_backend,  # noqa: F401 (fixture)
-    model_base,  # noqa: F401 (fixture)
     running_app,
     server_settings,
 )
@@ -25,7 +23,7 @@ PREDICT = f"/v1/models/{MODEL}:predict"
 
 
 @pytest.fixture
-async def client(model_base: Path) -> AsyncIterator[httpx.AsyncClient]:  # noqa: F811
+async def client(model_base: Path) -> AsyncIterator[httpx.AsyncClient]:
     async with running_app(build_app(server_settings(model_base))) as client:
         yield client
 
@@ -160,7 +158,7 @@ async def test_error_messages_do_not_echo_huge_values(client: httpx.AsyncClient)
 
 
 async def test_a_body_that_stops_arriving_is_408_and_the_server_goes_on(
-    model_base: Path,  # noqa: F811
+    model_base: Path,
 ) -> None:
     async def stalled() -> AsyncIterator[bytes]:
         yield b'{"instances": ['

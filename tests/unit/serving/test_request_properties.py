@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fashion_pubsub.serving.app import build_app
-from tests.serving.conftest import MODEL, export_version, running_app, server_settings
+from tests.support.serving import MODEL, export_version, running_app, server_settings
 
 INFER = f"/v2/models/{MODEL}/infer"
 PREDICT = f"/v1/models/{MODEL}:predict"

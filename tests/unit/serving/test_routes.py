@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from fashion_pubsub.serving.app import build_app
-from tests.serving.conftest import (
+from tests.support.serving import (
     MODEL,
-    anyio_backend,  # noqa: F401 (fixture)
     export_version,
     running_app,
     server_settings,

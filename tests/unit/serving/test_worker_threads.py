@@ -14,9 +14,8 @@ from fashion_pubsub.serving.dataplane import DataPlane, InferRequest, ModelRef
 from fashion_pubsub.serving.model_config import model_configs
 from fashion_pubsub.serving.repository import ModelRepository
 from fashion_pubsub.serving.runtime import OnnxModel
-from tests.serving.conftest import (
+from tests.support.serving import (
     MODEL,
-    anyio_backend,  # noqa: F401 (fixture)
     export_version,
     server_settings,
 )
