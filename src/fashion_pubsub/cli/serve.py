@@ -58,7 +58,7 @@ def _serve_options(func: F) -> F:
             {"type": int},
         ),
         (
-            "rest_api_read_timeout_seconds",
+            "rest_api_body_timeout_seconds",
             "Longest time a client may take to send a request body (408 after).",
             {"type": float},
         ),
@@ -68,6 +68,11 @@ def _serve_options(func: F) -> F:
             {"type": int},
         ),
         ("max_body_bytes", "Largest request body accepted (413 above).", {"type": int}),
+        (
+            "rest_api_header_timeout_seconds",
+            "Longest wait for a request's headers; the connection is closed after it.",
+            {"type": float},
+        ),
         ("max_batch_size", "Most images per batched inference.", {"type": int}),
         ("batch_timeout_micros", "Longest wait for a batch to fill.", {"type": int}),
     ]

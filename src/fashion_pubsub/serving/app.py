@@ -86,7 +86,7 @@ def build_app(settings: ServerSettings) -> Starlette:
                 "plane": plane,
                 "metrics": metrics,
                 "body_limits": BodyLimits(
-                    settings.max_body_bytes, settings.rest_api_read_timeout_seconds
+                    settings.max_body_bytes, settings.rest_api_body_timeout_seconds
                 ),
                 "instances_parser": InstancesParser(),
             }

@@ -6,7 +6,7 @@ FashionPubSubError
       ├── InvalidInputError         400 bad JSON, shape, dtype or value range
       ├── ModelNotReadyError        503 the model has no loaded version yet
       ├── PayloadTooLargeError      413 the request body is over --max_body_bytes
-      ├── RequestTimeoutError       408 the body took over --rest_api_read_timeout_seconds
+      ├── RequestTimeoutError       408 the body took over --rest_api_body_timeout_seconds
       ├── ModelLoadError            a version folder cannot be loaded (logged, not served)
       ├── ServingUnavailableError   (client) the server cannot be reached or is failing: retry
       └── ServingRequestError       (client) the server refused the request itself: do not retry

@@ -59,7 +59,7 @@ async def read_body(request: Request, limits: BodyLimits) -> bytes:
     except TimeoutError as exc:
         raise RequestTimeoutError(
             f"the request body did not arrive within {limits.read_timeout_seconds:g} s; "
-            "send it at once or raise --rest_api_read_timeout_seconds"
+            "send it at once or raise --rest_api_body_timeout_seconds"
         ) from exc
 
 

@@ -2,13 +2,13 @@
 
 - `--rest_api_max_connections`: uvicorn's `limit_concurrency`. With that many
   connections open (or requests in progress), a new request gets 503 at once.
-- `--rest_api_read_timeout_seconds`, for the headers: uvicorn has no deadline for a
-  request's headers (its keep-alive timer starts only after a first response and any
-  byte cancels it), so a client that connects and trickles a header line now and then
+- `--rest_api_header_timeout_seconds`: uvicorn has no deadline for a request's
+  headers (its keep-alive timer starts only after a first response, and any byte
+  cancels it), so a client that connects and trickles a header line now and then
   would hold its connection forever. The protocol below closes a connection whose
   request headers are not complete that long after the connection opened or the
   previous response ended.
-- The same timeout for the body is enforced where the body is read (http_io.py),
+- `--rest_api_body_timeout_seconds` is enforced where the body is read (http_io.py),
   which answers 408.
 """
 
@@ -87,7 +87,7 @@ def server_config(app: ASGIApp, settings: ServerSettings, **overrides: Any) -> u
     protocol = type(
         "HeaderDeadline",
         (HeaderDeadlineProtocol,),
-        {"header_timeout_seconds": settings.rest_api_read_timeout_seconds},
+        {"header_timeout_seconds": settings.rest_api_header_timeout_seconds},
     )
     options: dict[str, Any] = {
         "host": settings.rest_api_host,

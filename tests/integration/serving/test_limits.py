@@ -72,7 +72,7 @@ def test_connections_over_the_limit_get_503_until_others_close(model_base: Path)
 
 
 def test_a_client_that_never_finishes_its_headers_is_disconnected(model_base: Path) -> None:
-    with _serving(model_base, rest_api_read_timeout_seconds=0.3) as address:
+    with _serving(model_base, rest_api_header_timeout_seconds=0.3) as address:
         with _connect(address) as slow:
             slow.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n")
             # before the fix this waited forever (here: until the socket's own timeout)
@@ -81,7 +81,7 @@ def test_a_client_that_never_finishes_its_headers_is_disconnected(model_base: Pa
 
 
 def test_a_body_that_stops_arriving_gets_408_and_the_connection_closes(model_base: Path) -> None:
-    with _serving(model_base, rest_api_read_timeout_seconds=0.3) as address:
+    with _serving(model_base, rest_api_body_timeout_seconds=0.3) as address:
         with _connect(address) as slow:
             slow.sendall(
                 f"POST /v1/models/{MODEL}:predict HTTP/1.1\r\nHost: x\r\n".encode()
@@ -95,7 +95,9 @@ def test_a_body_that_stops_arriving_gets_408_and_the_connection_closes(model_bas
 
 def test_keep_alive_requests_are_not_cut_by_the_header_deadline(model_base: Path) -> None:
     """The deadline restarts after each response, and stops once headers are in."""
-    with _serving(model_base, rest_api_read_timeout_seconds=0.5) as address:
+    with _serving(
+        model_base, rest_api_header_timeout_seconds=0.5, rest_api_body_timeout_seconds=0.5
+    ) as address:
         url = f"http://{address[0]}:{address[1]}"
         with httpx.Client(base_url=url, timeout=PATIENCE) as client:
             for _ in range(5):

@@ -164,7 +164,7 @@ async def test_a_body_that_stops_arriving_is_408_and_the_server_goes_on(
         yield b'{"instances": ['
         await anyio.sleep_forever()
 
-    settings = server_settings(model_base, rest_api_read_timeout_seconds=0.2)
+    settings = server_settings(model_base, rest_api_body_timeout_seconds=0.2)
     async with running_app(build_app(settings)) as client:
         with anyio.fail_after(60):  # before the fix, this request never ended
             response = await client.post(PREDICT, content=stalled())
