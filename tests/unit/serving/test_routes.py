@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from fashion_pubsub.serving.app import build_app
+from fashion_pubsub.serving.runtime import OnnxModel
 from tests.support.serving import (
     MODEL,
     export_version,
@@ -121,3 +122,20 @@ async def test_health_and_server_routes_are_not_counted(client: httpx.AsyncClien
         await client.get(path)
     text = (await client.get("/monitoring/prometheus/metrics")).text
     assert "fashion_serving_requests_total{" not in text
+
+
+async def test_an_unexpected_error_is_a_logged_500_and_the_server_goes_on(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(self: OnnxModel, inputs: object) -> object:
+        raise RuntimeError("the runtime failed")
+
+    monkeypatch.setattr(OnnxModel, "predict", broken)
+    response = await client.post(f"/v1/models/{MODEL}:predict", json=_instances())
+    assert response.status_code == 500
+    assert "the runtime failed" in response.json()["error"]
+    assert "request_failed" in caplog.text
+    monkeypatch.undo()
+    assert (await client.post(f"/v1/models/{MODEL}:predict", json=_instances())).status_code == 200
+    text = (await client.get("/monitoring/prometheus/metrics")).text
+    assert 'protocol="tf_rest",status="500",version="2"} 1.0' in text
