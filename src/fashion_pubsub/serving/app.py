@@ -21,6 +21,7 @@ from fashion_pubsub.logs import log_event
 from fashion_pubsub.serving import oip_rest, tf_rest
 from fashion_pubsub.serving.dataplane import DataPlane
 from fashion_pubsub.serving.errors import (
+    ClientGoneError,
     InvalidInputError,
     ModelLoadError,
     ModelNotFoundError,
@@ -47,6 +48,8 @@ STATUS_BY_ERROR: dict[type[ServingError], int] = {
     ModelNotFoundError: 404,
     RequestTimeoutError: 408,
     PayloadTooLargeError: 413,
+    # nginx's "client closed request": no one reads it, but metrics count it apart
+    ClientGoneError: 499,
     ModelNotReadyError: 503,
 }
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 
 from fashion_pubsub.serving.app import build_app
@@ -106,3 +107,21 @@ def test_keep_alive_requests_are_not_cut_by_the_header_deadline(model_base: Path
                     json={"instances": [[[0] * 28] * 28] * 64},
                 )
                 assert response.status_code == 200
+
+
+def test_a_client_that_hangs_up_mid_body_is_counted_not_logged_as_a_failure(
+    model_base: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with _serving(model_base) as address:
+        with _connect(address) as leaving:
+            leaving.sendall(
+                f"POST /v1/models/{MODEL}:predict HTTP/1.1\r\nHost: x\r\n".encode()
+                + b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+                + b'{"instances": ['
+            )
+        url = f"http://{address[0]}:{address[1]}/monitoring/prometheus/metrics"
+        deadline = time.monotonic() + PATIENCE
+        while 'status="499"' not in (metrics := httpx.get(url).text):
+            assert time.monotonic() < deadline, metrics
+            time.sleep(0.05)
+    assert "request_failed" not in caplog.text
