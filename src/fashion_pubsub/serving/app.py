@@ -76,6 +76,7 @@ def build_app(settings: ServerSettings) -> Starlette:
         gc.freeze()
         log_event(logger, "serving", models=",".join(repository.models), ready=repository.ready)
         task = asyncio.create_task(_poll_forever(repository, settings))
+        grpc_server = await _start_grpc(settings, plane, metrics)
         try:
             yield {
                 "plane": plane,
@@ -84,6 +85,8 @@ def build_app(settings: ServerSettings) -> Starlette:
                 "instances_parser": InstancesParser(),
             }
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(grace=5)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -106,6 +109,15 @@ def build_app(settings: ServerSettings) -> Starlette:
     app.add_exception_handler(404, _not_found)
     app.add_exception_handler(405, _not_allowed)
     return app
+
+
+async def _start_grpc(settings: ServerSettings, plane: DataPlane, metrics: ServerMetrics) -> Any:
+    """gRPC on --port (0: none), on this event loop, sharing the plane and metrics."""
+    if not settings.grpc_port:
+        return None
+    from fashion_pubsub.serving.grpc_api.server import start_grpc_server
+
+    return await start_grpc_server(settings, plane, metrics)
 
 
 def _load(folder: Any, version: int, settings: ServerSettings) -> OnnxModel:

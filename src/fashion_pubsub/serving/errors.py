@@ -7,6 +7,9 @@ FashionPubSubError
       ├── ModelNotReadyError        503 the model has no loaded version yet
       ├── PayloadTooLargeError      413 the request body is over --max_body_bytes
       ├── ModelLoadError            a version folder cannot be loaded (logged, not served)
+      ├── SignatureNotFoundError    (gRPC FAILED_PRECONDITION) no such signature_name
+      ├── BasePathMissingError      (gRPC FAILED_PRECONDITION) a reloaded base_path is absent
+      ├── UnsupportedMethodError    (gRPC UNIMPLEMENTED) Classify, Regress, MultiInference
       ├── ServingUnavailableError   (client) the server cannot be reached or is failing: retry
       └── ServingRequestError       (client) the server refused the request itself: do not retry
 """
@@ -36,6 +39,18 @@ class PayloadTooLargeError(ServingError):
 
 class ModelLoadError(ServingError):
     """A version folder could not be loaded; the current version keeps serving."""
+
+
+class SignatureNotFoundError(ServingError):
+    """The request names a signature the model does not have."""
+
+
+class BasePathMissingError(ServingError):
+    """A new model config names a base_path that does not exist; it is not applied."""
+
+
+class UnsupportedMethodError(ServingError):
+    """An RPC this server does not implement (the model has only a predict signature)."""
 
 
 class ServingUnavailableError(ServingError):
