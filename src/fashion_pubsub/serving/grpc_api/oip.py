@@ -1,19 +1,11 @@
 """The Open Inference Protocol's GRPCInferenceService as calls on the data plane:
 health, metadata and ModelInfer with typed contents or raw bytes."""
 
-from fashion_pubsub import __version__
-from fashion_pubsub.serving.dataplane import DataPlane
-from fashion_pubsub.serving.errors import (
-    InvalidInputError,
-    ModelNotFoundError,
-    ModelNotReadyError,
-)
+from fashion_pubsub.serving.dataplane import DataPlane, InferRequest, ModelRef
+from fashion_pubsub.serving.errors import InvalidInputError, ModelNotFoundError
 from fashion_pubsub.serving.grpc_api.tensors import from_infer_input, set_infer_output
 from fashion_pubsub.serving.protos import inference_pb2 as oip
 from fashion_pubsub.serving.runtime import DATATYPES_BY_NUMPY, OnnxModel
-
-SERVER_NAME = "fashion-pubsub"
-PLATFORM = "onnxruntime_onnx"
 
 
 def _version(text: str) -> int | None:
@@ -24,33 +16,32 @@ def _version(text: str) -> int | None:
     return int(text)
 
 
-def server_metadata() -> oip.ServerMetadataResponse:
-    return oip.ServerMetadataResponse(name=SERVER_NAME, version=__version__, extensions=[])
+def server_metadata(plane: DataPlane) -> oip.ServerMetadataResponse:
+    meta = plane.server_metadata()
+    return oip.ServerMetadataResponse(name=meta.name, version=meta.version, extensions=[])
 
 
 def model_ready(plane: DataPlane, request: oip.ModelReadyRequest) -> oip.ModelReadyResponse:
-    """Ready when the named version (or any version) is loaded; false for unknown ones,
-    as Triton answers."""
+    """Ready when the named version (or any version) is loaded; not ready for unknown
+    models, as Triton answers, so that clients can poll it before a model exists."""
     try:
-        plane.model(request.name, _version(request.version))
-    except (ModelNotFoundError, ModelNotReadyError):
-        return oip.ModelReadyResponse(ready=False)
-    return oip.ModelReadyResponse(ready=True)
+        ready = plane.model_ready(ModelRef(request.name, _version(request.version)))
+    except ModelNotFoundError:
+        ready = False
+    return oip.ModelReadyResponse(ready=ready)
 
 
 def model_metadata(
     plane: DataPlane, request: oip.ModelMetadataRequest
-) -> tuple[oip.ModelMetadataResponse, OnnxModel]:
-    model = plane.model(request.name, _version(request.version))
+) -> oip.ModelMetadataResponse:
+    meta = plane.metadata(ModelRef(request.name, _version(request.version)))
     response = oip.ModelMetadataResponse(
-        name=request.name,
-        versions=[str(v) for v in plane.versions(request.name)],
-        platform=PLATFORM,
+        name=meta.name, versions=[str(v) for v in meta.versions], platform=meta.platform
     )
-    for specs, entries in ((model.inputs, response.inputs), (model.outputs, response.outputs)):
+    for specs, entries in ((meta.inputs, response.inputs), (meta.outputs, response.outputs)):
         for spec in specs:
             entries.add(name=spec.name, datatype=spec.datatype, shape=spec.shape)
-    return response, model
+    return response
 
 
 async def model_infer(
@@ -62,8 +53,9 @@ async def model_infer(
     Raises:
         InvalidInputError: bad tensors, raw contents that do not match the inputs, or an
             unknown requested output.
+        ModelNotFoundError, ModelNotReadyError: as the data plane's.
     """
-    model = plane.model(request.model_name, _version(request.model_version))
+    ref = ModelRef(request.model_name, _version(request.model_version))
     raw = list(request.raw_input_contents)
     if raw and len(raw) != len(request.inputs):
         raise InvalidInputError(
@@ -75,21 +67,16 @@ async def model_infer(
         if tensor.name in inputs:
             raise InvalidInputError(f"input {tensor.name!r} is given twice")
         inputs[tensor.name] = from_infer_input(tensor, raw[index] if raw else None)
-    result = await plane.infer(request.model_name, model, inputs)
-    requested = [output.name for output in request.outputs]
-    unknown = sorted(set(requested) - set(result.outputs))
-    if unknown:
-        raise InvalidInputError(
-            f"unknown output(s) {unknown}; the model has {sorted(result.outputs)}"
-        )
+    requested = tuple(output.name for output in request.outputs)
+    result = await plane.infer(InferRequest(ref, inputs, requested))
     response = oip.ModelInferResponse(
-        model_name=request.model_name, model_version=str(model.version), id=request.id
+        model_name=request.model_name, model_version=str(result.version), id=request.id
     )
     raw_outputs: list[bytes] | None = [] if raw else None
-    for name in requested or list(result.outputs):
+    for name in requested or tuple(result.outputs):
         array = result.outputs[name]
         tensor = response.outputs.add(name=name, datatype=DATATYPES_BY_NUMPY[array.dtype])
         set_infer_output(tensor, array, raw_outputs)
     if raw_outputs is not None:
         response.raw_output_contents.extend(raw_outputs)
-    return response, model
+    return response, result.model

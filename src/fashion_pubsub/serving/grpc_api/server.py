@@ -24,7 +24,7 @@ from fashion_pubsub.serving.errors import (
     UnsupportedMethodError,
 )
 from fashion_pubsub.serving.grpc_api import oip, tf_serving
-from fashion_pubsub.serving.metrics import ServerMetrics
+from fashion_pubsub.serving.metrics import UNKNOWN_MODEL, ServerMetrics
 from fashion_pubsub.serving.model_config import config_root
 from fashion_pubsub.serving.protos import inference_pb2 as oip_pb
 from fashion_pubsub.serving.protos import tensorflow_serving_pb2 as tfs
@@ -115,19 +115,19 @@ def _services(settings: ServerSettings, plane: DataPlane) -> dict[str, dict[str,
         return await tf_serving.reload_config(plane, request, config_root(settings)), None
 
     async def live(_: oip_pb.ServerLiveRequest) -> Outcome:
-        return oip_pb.ServerLiveResponse(live=True), None
+        return oip_pb.ServerLiveResponse(live=plane.live()), None
 
     async def ready(_: oip_pb.ServerReadyRequest) -> Outcome:
-        return oip_pb.ServerReadyResponse(ready=plane.repository.ready), None
+        return oip_pb.ServerReadyResponse(ready=plane.ready()), None
 
     async def server_metadata(_: oip_pb.ServerMetadataRequest) -> Outcome:
-        return oip.server_metadata(), None
+        return oip.server_metadata(plane), None
 
     async def model_ready(request: oip_pb.ModelReadyRequest) -> Outcome:
         return oip.model_ready(plane, request), None
 
     async def model_metadata(request: oip_pb.ModelMetadataRequest) -> Outcome:
-        return oip.model_metadata(plane, request)
+        return oip.model_metadata(plane, request), None
 
     async def model_infer(request: oip_pb.ModelInferRequest) -> Outcome:
         return await oip.model_infer(plane, request)
@@ -187,10 +187,10 @@ def _method_handler(rpc: Rpc, plane: DataPlane, metrics: ServerMetrics) -> grpc.
             code = grpc.StatusCode.CANCELLED
             raise
         finally:
-            label = name if name in plane.repository.models else "_unknown"
+            label = name if name in plane.repository.models else UNKNOWN_MODEL
             version = str(model.version) if model is not None else ""
-            metrics.requests.labels(label, version, rpc.protocol, code.name).inc()
-            metrics.latency.labels(label, rpc.protocol).observe(time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            metrics.observe_request(label, version, rpc.protocol, code.name, seconds)
         if response is None:
             await context.abort(code, details)
             raise AssertionError("abort() returned")  # pragma: no cover

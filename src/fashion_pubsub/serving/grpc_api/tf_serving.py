@@ -4,7 +4,7 @@ Converts protobuf to neutral calls and back; knows no gRPC transport details."""
 
 from pathlib import Path
 
-from fashion_pubsub.serving.dataplane import DataPlane
+from fashion_pubsub.serving.dataplane import DataPlane, InferRequest, ModelRef
 from fashion_pubsub.serving.errors import (
     BasePathMissingError,
     InvalidInputError,
@@ -28,14 +28,16 @@ SIGNATURE_DEF_MAP_URL = "type.googleapis.com/tensorflow.serving.SignatureDefMap"
 _STATES = {"AVAILABLE": tfs.ModelVersionStatus.AVAILABLE, "END": tfs.ModelVersionStatus.END}
 
 
-def _model(plane: DataPlane, spec: tfs.ModelSpec) -> OnnxModel:
-    """The version a ModelSpec names: a number, a label, or the latest."""
+def model_ref(spec: tfs.ModelSpec) -> ModelRef:
+    """What a ModelSpec names: a model and a version number, a label, or neither."""
     if not spec.name:
         raise InvalidInputError("model_spec.name is missing; name the model to use")
     choice = spec.WhichOneof("version_choice")
-    version = spec.version.value if choice == "version" else None
-    label = spec.version_label if choice == "version_label" else None
-    return plane.model(spec.name, version, label)
+    return ModelRef(
+        spec.name,
+        spec.version.value if choice == "version" else None,
+        spec.version_label if choice == "version_label" else None,
+    )
 
 
 def _answer_spec(spec: tfs.ModelSpec, model: OnnxModel, signature: str) -> tfs.ModelSpec:
@@ -52,6 +54,7 @@ async def predict(
     Raises:
         SignatureNotFoundError: another signature_name.
         InvalidInputError: bad tensors or an unknown name in output_filter.
+        ModelNotFoundError, ModelNotReadyError: as the data plane's.
     """
     spec = request.model_spec
     signature = spec.signature_name or SIGNATURE
@@ -59,20 +62,13 @@ async def predict(
         raise SignatureNotFoundError(
             f'Serving signature key "{signature}" not found; this model has "{SIGNATURE}"'
         )
-    model = _model(plane, spec)
+    ref = model_ref(spec)
     inputs = {key: from_tensor_proto(key, tensor) for key, tensor in request.inputs.items()}
-    result = await plane.infer(spec.name, model, inputs)
-    wanted = list(request.output_filter) or list(result.outputs)
-    unknown = sorted(set(wanted) - set(result.outputs))
-    if unknown:
-        raise InvalidInputError(
-            f"output_filter names {unknown}, not outputs of the signature; "
-            f"it has {sorted(result.outputs)}"
-        )
-    response = tfs.PredictResponse(model_spec=_answer_spec(spec, model, SIGNATURE))
-    for key in wanted:
-        response.outputs[key].CopyFrom(to_tensor_proto(result.outputs[key]))
-    return response, model
+    result = await plane.infer(InferRequest(ref, inputs, tuple(request.output_filter)))
+    response = tfs.PredictResponse(model_spec=_answer_spec(spec, result.model, SIGNATURE))
+    for key, value in result.outputs.items():
+        response.outputs[key].CopyFrom(to_tensor_proto(value))
+    return response, result.model
 
 
 def get_model_metadata(
@@ -93,7 +89,7 @@ def get_model_metadata(
             raise InvalidInputError(
                 f"metadata field {field!r} is not supported; only signature_def is"
             )
-    model = _model(plane, request.model_spec)
+    model = plane.model(model_ref(request.model_spec))
     signatures = tfs.SignatureDefMap()
     signature = signatures.signature_def[SIGNATURE]
     signature.method_name = PREDICT_METHOD
@@ -118,15 +114,7 @@ def get_model_status(
     plane: DataPlane, request: tfs.GetModelStatusRequest
 ) -> tfs.GetModelStatusResponse:
     """Loaded versions as AVAILABLE, refused ones as END with the reason."""
-    spec = request.model_spec
-    if not spec.name:
-        raise InvalidInputError("model_spec.name is missing; name the model to ask about")
-    choice = spec.WhichOneof("version_choice")
-    rows = plane.status(
-        spec.name,
-        spec.version.value if choice == "version" else None,
-        spec.version_label if choice == "version_label" else None,
-    )
+    rows = plane.status(model_ref(request.model_spec))
     response = tfs.GetModelStatusResponse()
     for row in rows:
         status = tfs.StatusProto(
