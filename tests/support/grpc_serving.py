@@ -90,12 +90,14 @@ class TfServingClient:
     worker's answer: {"code": "OK", ...} or {"code": "NOT_FOUND", "details": ...}.
 
     Args:
-        target: host:port of the gRPC server.
+        target: host:port of the gRPC server (may be changed between calls: one worker,
+            which takes seconds to import TensorFlow, serves several servers).
     """
 
     def __init__(self, target: str) -> None:
+        self.target = target
         self._process = subprocess.Popen(
-            [sys.executable, str(WORKER), target],
+            [sys.executable, str(WORKER)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -104,7 +106,8 @@ class TfServingClient:
 
     def call(self, op: str, **arguments: Any) -> dict[str, Any]:
         assert self._process.stdin is not None and self._process.stdout is not None
-        self._process.stdin.write(json.dumps({"op": op, **arguments}) + "\n")
+        command = {"op": op, "target": self.target, **arguments}
+        self._process.stdin.write(json.dumps(command) + "\n")
         self._process.stdin.flush()
         line = self._process.stdout.readline()
         if not line:

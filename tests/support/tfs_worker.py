@@ -1,6 +1,6 @@
 """Runs TF Serving's own Python client (tensorflow-serving-api) for the tests, one JSON
 command per stdin line, one JSON answer per stdout line. A separate process: it imports
-TensorFlow. Usage: python tfs_worker.py HOST:PORT"""
+TensorFlow. Each command names the server in "target" (host:port)."""
 
 import json
 import os
@@ -148,21 +148,28 @@ OPS = {
 }
 
 
-def main() -> None:
+def _stubs(target: str) -> dict[str, Any]:
     options = [
         ("grpc.max_send_message_length", _LIMIT),
         ("grpc.max_receive_message_length", _LIMIT),
     ]
-    channel = grpc.insecure_channel(sys.argv[1], options=options)
-    stubs = {
+    channel = grpc.insecure_channel(target, options=options)
+    return {
         "channel": channel,
         "predict": prediction_service_pb2_grpc.PredictionServiceStub(channel),
         "model": model_service_pb2_grpc.ModelServiceStub(channel),
     }
+
+
+def main() -> None:
+    by_target: dict[str, dict[str, Any]] = {}
     for line in sys.stdin:
         command = json.loads(line)
+        target = command.pop("target")
+        if target not in by_target:
+            by_target[target] = _stubs(target)
         try:
-            answer = {"code": "OK", **OPS[command["op"]](stubs, command)}
+            answer = {"code": "OK", **OPS[command["op"]](by_target[target], command)}
         except grpc.RpcError as exc:
             answer = {"code": exc.code().name, "details": exc.details()}
         print(json.dumps(answer), flush=True)

@@ -50,11 +50,17 @@ def server(root: Path) -> Iterator[RunningServer]:
         yield server
 
 
-@pytest.fixture
-def tfs(server: RunningServer) -> Iterator[TfServingClient]:
-    client = TfServingClient(server.target)
+@pytest.fixture(scope="module")
+def worker() -> Iterator[TfServingClient]:
+    client = TfServingClient("")
     yield client
     client.close()
+
+
+@pytest.fixture
+def tfs(worker: TfServingClient, server: RunningServer) -> TfServingClient:
+    worker.target = server.target
+    return worker
 
 
 def versions(tfs: TfServingClient, model: str) -> list[int]:
