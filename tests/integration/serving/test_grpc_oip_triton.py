@@ -200,3 +200,11 @@ def test_clients_that_leave_mid_call_do_not_harm_the_server(
         result.as_numpy("probabilities"), expected_probabilities(2, pixels), atol=1e-5
     )
     assert server.process.poll() is None
+
+
+def test_the_serving_process_never_loads_tensorflow(
+    server: RunningServer, client: triton.InferenceServerClient, pixels: np.ndarray
+) -> None:
+    assert infer(client, pixels, "UINT8").as_numpy("probabilities").shape == (16, 10)
+    libraries = Path(f"/proc/{server.process.pid}/maps").read_text()
+    assert "onnxruntime" in libraries and "tensorflow" not in libraries
