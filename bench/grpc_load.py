@@ -85,8 +85,9 @@ def run_ghz(
     report = json.loads(out)
     latency = {row["percentage"]: row["latency"] for row in report.get("latencyDistribution") or []}
     codes = report.get("statusCodeDistribution") or {}
-    # the calls still in flight when ghz stops are cut (UNAVAILABLE): not the server's
-    cut = min(codes.get("Unavailable", 0), concurrency)
+    # the calls still in flight when ghz stops are cut (UNAVAILABLE or CANCELED): not
+    # the server's doing
+    cut = min(codes.get("Unavailable", 0) + codes.get("Canceled", 0), concurrency)
     return {
         "requests_per_second": round(float(report["rps"]), 1),
         "requests": int(report["count"]),
