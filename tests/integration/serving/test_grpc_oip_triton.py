@@ -2,6 +2,8 @@
 Triton's client, tritonclient.grpc, in this process (our protos live in a private proto
 package, so tritonclient's `inference` messages load beside them)."""
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
 from fashion_pubsub.data.dataset import load_split
+from tests.conftest import free_port
 from tests.support.grpc_serving import RunningServer, running_server
 from tests.support.serving import MODEL, expected_probabilities, export_version
 
@@ -208,3 +211,16 @@ def test_the_serving_process_never_loads_tensorflow(
     assert infer(client, pixels, "UINT8").as_numpy("probabilities").shape == (16, 10)
     libraries = Path(f"/proc/{server.process.pid}/maps").read_text()
     assert "onnxruntime" in libraries and "tensorflow" not in libraries
+
+
+def test_a_second_server_on_the_same_grpc_port_stops_with_the_reason(
+    server: RunningServer, root: Path
+) -> None:
+    """gRPC would share a port between processes (SO_REUSEPORT) and split the traffic
+    between two servers; ours refuses to start instead."""
+    port = server.target.rsplit(":", 1)[1]
+    command = [sys.executable, "-m", "fashion_pubsub", "serve", "--port", port]
+    command += ["--rest_api_port", str(free_port()), "--model_base_path", str(root / MODEL)]
+    second = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    assert second.returncode != 0
+    assert f"gRPC cannot listen on 127.0.0.1:{port}" in second.stdout + second.stderr
