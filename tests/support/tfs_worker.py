@@ -129,6 +129,9 @@ def unsupported(stubs: Any, command: dict[str, Any]) -> dict[str, Any]:
     }[command["method"]]
     if method != "MultiInference":  # its model specs are per task
         request.model_spec.name = "fashion-model"
+        example = request.input.example_list.examples.add()  # a real tf.Example
+        example.features.feature["pixels"].int64_list.value.extend(range(784))
+        example.features.feature["name"].bytes_list.value.append(b"\xff\xfe not UTF-8")
     getattr(stubs["predict"], method)(request, timeout=30)
     return {}
 

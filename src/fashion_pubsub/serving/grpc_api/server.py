@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.empty_pb2 import Empty
 from google.protobuf.message import DecodeError, Message
 
 from fashion_pubsub.errors import ConfigurationError
@@ -147,7 +148,8 @@ def _services(settings: ServerSettings, plane: DataPlane) -> dict[str, dict[str,
             "Predict": Rpc(tfs.PredictRequest, predict, tf, tf_name),
             "GetModelMetadata": Rpc(tfs.GetModelMetadataRequest, metadata, tf, tf_name),
             **{
-                method: Rpc(tfs.PredictRequest, unsupported(method), tf, lambda _: "")
+                # read as Empty: any well-formed message parses, its fields kept unread
+                method: Rpc(Empty, unsupported(method), tf, lambda _: "")
                 for method in ("Classify", "Regress", "MultiInference")
             },
         },
