@@ -84,6 +84,7 @@ def build_app(settings: ServerSettings) -> Starlette:
         gc.freeze()
         log_event(logger, "serving", models=",".join(repository.models), ready=repository.ready)
         task = asyncio.create_task(_poll_forever(repository, settings))
+        grpc_server = await _start_grpc(settings, plane, metrics)
         try:
             yield {
                 "plane": plane,
@@ -94,6 +95,8 @@ def build_app(settings: ServerSettings) -> Starlette:
                 "instances_parser": InstancesParser(),
             }
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(grace=5)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -126,6 +129,15 @@ async def _serving_error(request: Request, exc: Exception) -> Response:
     # next request.
     headers = {"Connection": "close"} if status == 408 else None
     return json_response({"error": str(exc)}, status, headers)
+
+
+async def _start_grpc(settings: ServerSettings, plane: DataPlane, metrics: ServerMetrics) -> Any:
+    """gRPC on --port (0: none), on this event loop, sharing the plane and metrics."""
+    if not settings.grpc_port:
+        return None
+    from fashion_pubsub.serving.grpc_api.server import start_grpc_server
+
+    return await start_grpc_server(settings, plane, metrics)
 
 
 def _load(folder: Any, version: int, settings: ServerSettings) -> OnnxModel:
