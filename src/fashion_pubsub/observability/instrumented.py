@@ -5,6 +5,8 @@ interfaces."""
 
 import time
 from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import Self
 
 import numpy as np
 
@@ -12,30 +14,47 @@ from fashion_pubsub.brokers.base import Consumer, Message, OutgoingMessage, Publ
 from fashion_pubsub.brokers.errors import BrokerError
 from fashion_pubsub.observability.health import Health
 from fashion_pubsub.observability.metrics import SubscriberMetrics
-from fashion_pubsub.serving.client import Prediction, ServingClient
+from fashion_pubsub.serving.client import Prediction
 from fashion_pubsub.serving.errors import ServingUnavailableError
+from fashion_pubsub.serving.model_client import ModelClient
 
 BROKER = "broker"
 MODEL_SERVER = "model_server"
 
 
-class MeasuredServingClient(ServingClient):
-    """A ServingClient that times each predict and reports whether the server answered.
+class MeasuredModelClient:
+    """A model client (REST or gRPC) that times each predict and reports whether the
+    server answered.
 
     Args:
-        predict_url: the TF Serving predict URL of the model.
+        client: the real client (closed with this one).
         metrics: the subscriber's metrics.
         health: where `model_server` readiness is reported.
     """
 
-    def __init__(self, predict_url: str, metrics: SubscriberMetrics, health: Health) -> None:
-        super().__init__(predict_url)
+    def __init__(self, client: ModelClient, metrics: SubscriberMetrics, health: Health) -> None:
+        self._client = client
         self._metrics = metrics
         self._health = health
+        self._model = str(getattr(client, "name", ""))
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
 
     def connect(self) -> str:
         try:
-            protocol = super().connect()
+            protocol = self._client.connect()
         except ServingUnavailableError:
             self._health.report(MODEL_SERVER, False)
             raise
@@ -45,14 +64,14 @@ class MeasuredServingClient(ServingClient):
     def classify(self, images: np.ndarray) -> Prediction:
         started = time.monotonic()
         try:
-            prediction = super().classify(images)
+            prediction = self._client.classify(images)
         except ServingUnavailableError:
             self._health.report(MODEL_SERVER, False)
             raise
         self._health.report(MODEL_SERVER, True)
         self._metrics.stage("predict", time.monotonic() - started)
         self._metrics.batch(len(images))
-        self._metrics.model_in_use(self.name, prediction.model_version)
+        self._metrics.model_in_use(self._model, prediction.model_version)
         return prediction
 
 

@@ -15,7 +15,7 @@ from fashion_pubsub.observability.instrumented import (
     MODEL_SERVER,
     HealthReportingConsumer,
     HealthReportingPublisher,
-    MeasuredServingClient,
+    MeasuredModelClient,
 )
 from fashion_pubsub.observability.lag import LagMonitor
 from fashion_pubsub.observability.metrics import PublisherMetrics, SubscriberMetrics
@@ -23,6 +23,7 @@ from fashion_pubsub.observability.server import MetricsServer
 from fashion_pubsub.pipeline.publisher import FilePublisher
 from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.subscriber import Channels, ImageSubscriber
+from fashion_pubsub.serving.client import open_model_client
 from fashion_pubsub.settings import (
     MetricsSettings,
     PublisherSettings,
@@ -118,7 +119,7 @@ def run_subscriber(
             dead_letters=stack.enter_context(broker.publisher(topics.dead_letter_topic)),
         )
         client = stack.enter_context(
-            MeasuredServingClient(settings.url, subscriber_metrics, health)
+            MeasuredModelClient(open_model_client(settings.url), subscriber_metrics, health)
         )
         stop = stack.enter_context(stop_on_signals())
         ImageSubscriber(channels, client, settings, stats).run(stop)
