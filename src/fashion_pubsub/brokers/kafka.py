@@ -247,13 +247,15 @@ class KafkaConsumer(Consumer):
         )
         state = self._partitions.setdefault((topic, partition), PartitionOffsets())
         key = record.key()
+        attributes, defect = headers_to_attributes(record)
         return Message(
             payload=record.value() or b"",
-            attributes={k: _text(v) for k, v in record.headers() or []},  # type: ignore[str-unpack]  # stubs
+            attributes=attributes,
             key=_text(key) if key is not None else None,
             delivery_attempt=state.delivered(offset),
             position=f"{topic}[{partition}]@{offset}",
             handle=(topic, partition, offset),
+            defect=defect,
         )
 
     def ack(self, messages: Sequence[Message]) -> None:
@@ -329,7 +331,37 @@ class KafkaConsumer(Consumer):
         self._consumer.close()
 
 
+def headers_to_attributes(record: _KafkaMessage) -> tuple[dict[str, str], str | None]:
+    """A record's headers as attributes, and what is wrong with them (or None).
+
+    Kafka headers are bytes, may repeat and may be null; attributes are unique text. A
+    header that does not fit is the message's defect (it is dead-lettered with it), never
+    an exception: the attributes then keep a readable, backslash-escaped rendering.
+    """
+    try:
+        headers = record.headers() or []
+    except ValueError as exc:  # a header name that is not UTF-8 (UnicodeDecodeError)
+        return {}, f"Kafka headers cannot be read: {exc}"
+    attributes: dict[str, str] = {}
+    defects: list[str] = []
+    for name, value in headers:  # type: ignore[str-unpack]  # stubs
+        if name in attributes:
+            defects.append(f"header {name!r} appears more than once")
+        elif value is None:
+            defects.append(f"header {name!r} has no value")
+            attributes[name] = ""
+        elif isinstance(value, bytes):
+            try:
+                attributes[name] = value.decode("utf-8")
+            except UnicodeDecodeError:
+                defects.append(f"header {name!r} is not UTF-8")
+                attributes[name] = value.decode("utf-8", "backslashreplace")
+        else:
+            attributes[name] = str(value)
+    return attributes, "; ".join(defects[:3]) or None
+
+
 def _text(value: str | bytes | None) -> str:
     if isinstance(value, bytes):
-        return value.decode(errors="replace")
+        return value.decode(errors="backslashreplace")
     return value or ""

@@ -24,7 +24,7 @@ import orjson
 from fashion_pubsub.brokers.base import Consumer, Message, OutgoingMessage, Publisher
 from fashion_pubsub.classes import CLASS_NAMES
 from fashion_pubsub.logs import log_event
-from fashion_pubsub.pipeline.errors import WireFormatError
+from fashion_pubsub.pipeline.errors import HoldExpiredError, WireFormatError
 from fashion_pubsub.pipeline.outputs import write_output
 from fashion_pubsub.pipeline.results import DoneIndex, ResultsLog
 from fashion_pubsub.pipeline.stats import Stats
@@ -34,10 +34,6 @@ from fashion_pubsub.serving.errors import ServingRequestError, ServingUnavailabl
 from fashion_pubsub.settings import SubscriberSettings
 
 logger = logging.getLogger(__name__)
-
-
-class HoldExpiredError(Exception):
-    """The model server stayed unavailable for the whole hold time."""
 
 
 @dataclass(frozen=True)
