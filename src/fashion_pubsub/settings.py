@@ -5,13 +5,12 @@ environment variables, then the defaults below. Constructing a settings object
 reads the environment; importing this module does not.
 """
 
+import uuid
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from fashion_pubsub.data.dataset import DEBIAN_DATA_DIR
 
 BrokerName = Literal["google-pubsub", "apache-kafka"]
 BROKER_NAMES: tuple[BrokerName, ...] = ("google-pubsub", "apache-kafka")
@@ -23,6 +22,10 @@ EMULATOR_SCRIPT = Path(
 
 def _config(prefix: str) -> SettingsConfigDict:
     return SettingsConfigDict(env_prefix=prefix, frozen=True, extra="ignore", populate_by_name=True)
+
+
+# Where Debian's dataset-fashion-mnist package installs the files.
+DEBIAN_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
 class AppSettings(BaseSettings):
@@ -53,6 +56,33 @@ class TopicSettings(BaseSettings):
     def topic_names(self) -> tuple[str, str, str]:
         """Input, predictions and dead-letter topics."""
         return (self.input_topic, self.predictions_topic, self.dead_letter_topic)
+
+    @classmethod
+    def for_run(cls, prefix: str) -> "TopicSettings":
+        """Topics, subscription and group of one run (a demo, a bench round, a test), named
+        `<prefix>-...-<8 hex>`: a run never reads messages an earlier, interrupted run left
+        behind, so its figures are its own. Delete them when the run ends.
+
+        Args:
+            prefix: the first word of every name, e.g. "demo".
+        """
+        suffix = uuid.uuid4().hex[:8]
+        return cls(
+            input_topic=f"{prefix}-input-{suffix}",
+            predictions_topic=f"{prefix}-predictions-{suffix}",
+            dead_letter_topic=f"{prefix}-dead-letter-{suffix}",
+            subscription=f"{prefix}-input-{suffix}-subscribers",
+            consumer_group=f"{prefix}-{suffix}",
+        )
+
+    def as_environment(self) -> dict[str, str]:
+        """The environment variables that give a child process these names. They are
+        derived from the fields and the model's env_prefix, as pydantic-settings reads them,
+        so a new field needs no second spelling."""
+        prefix = self.model_config.get("env_prefix", "")
+        return {
+            f"{prefix}{name}".upper(): str(getattr(self, name)) for name in type(self).model_fields
+        }
 
 
 class KafkaSettings(BaseSettings):
@@ -128,6 +158,8 @@ class ServerSettings(BaseSettings):
     rest_api_host: str = "127.0.0.1"
     rest_api_port: int = Field(default=8501, ge=0, le=65535)
     rest_api_num_threads: int = Field(default=4, ge=1, le=256)
+    rest_api_max_connections: int = Field(default=512, ge=1)
+    rest_api_body_timeout_seconds: float = Field(default=30.0, gt=0)
     tensorflow_intra_op_parallelism: int = Field(default=0, ge=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     enable_batching: bool = True
