@@ -101,7 +101,7 @@ def is_transient(exc: BaseException) -> bool:
     """Whether retrying later can help for reasons that are not the message's: a full
     disk, an unreachable broker."""
     if isinstance(exc, BrokerError):
-        return True
+        return exc.retriable
     return isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS
 
 

@@ -112,7 +112,7 @@ def test_pubsub_poison_does_not_dead_letter_its_neighbours(lane: Lane, data_dir:
 def test_pubsub_outage_of_many_holds_dead_letters_nothing(
     lane: Lane, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ...conftest import free_port
+    from tests.conftest import free_port
 
     # A hold used to end after hold_seconds with a nack: five of them and the
     # subscription's policy (five attempts) dead-lettered every valid image, no reason.

@@ -14,8 +14,7 @@ from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.subscriber import Channels, ImageSubscriber
 from fashion_pubsub.pipeline.wire import encode
 from fashion_pubsub.settings import SubscriberSettings, TopicSettings
-
-from ...support.fakes import FakeModelClient
+from tests.support.fakes import FakeModelClient
 
 
 def image(number: int) -> np.ndarray:
