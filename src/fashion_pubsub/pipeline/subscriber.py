@@ -26,7 +26,13 @@ from typing import Protocol
 
 import numpy as np
 
-from fashion_pubsub.brokers.base import Consumer, Message, OutgoingMessage, Publisher
+from fashion_pubsub.brokers.base import (
+    Consumer,
+    Message,
+    OutgoingMessage,
+    Publisher,
+    PublishResult,
+)
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.pipeline.errors import HoldExpiredError, WireFormatError
 from fashion_pubsub.pipeline.outcome import FailureCounter, Item, Outcome, describe, halves
@@ -300,21 +306,26 @@ class ImageSubscriber:
         """Publish to the dead-letter topic with the reason; returns those confirmed."""
         if not bad:
             return []
-        results = self._channels.dead_letters.publish(
-            [
-                OutgoingMessage(
-                    key=m.key or m.position,
-                    payload=m.payload,
-                    attributes={
-                        **m.attributes,
-                        "dead_letter_reason": reason,
-                        "original_position": m.position,
-                        "delivery_attempt": str(m.delivery_attempt),
-                    },
-                )
-                for m, reason in bad
-            ]
-        )
+        letters = [
+            OutgoingMessage(
+                key=m.key or m.position,
+                payload=m.payload,
+                attributes={
+                    **m.attributes,
+                    "dead_letter_reason": reason,
+                    "original_position": m.position,
+                    "delivery_attempt": str(m.delivery_attempt),
+                },
+            )
+            for m, reason in bad
+        ]
+        try:
+            results = self._channels.dead_letters.publish(letters)
+        except Exception as exc:  # noqa: BLE001 - unconfirmed: given back, tried again later
+            logger.exception(
+                "dead_letters_not_published positions=%s", [m.position for m, _ in bad[:3]]
+            )
+            results = [PublishResult(letter, error=describe(exc)) for letter in letters]
         for (message, reason), result in zip(bad, results, strict=True):
             log_event(
                 logger,

@@ -237,3 +237,19 @@ def test_kafka_revocation_waits_for_the_batch_being_written(tmp_path: Path) -> N
     assert newcomer.receive(10, 0) == []  # nothing of partition 1 comes again
     assert sources(rig) == names(4)
     rig.close()
+
+
+def test_a_dead_letter_publish_that_raises_gives_the_message_back(rig: Rig) -> None:
+    failures = [RuntimeError("producer closed")]
+
+    def hook(topic: str, _: OutgoingMessage) -> None:
+        if topic == rig.broker.topics.dead_letter_topic and failures:
+            raise failures.pop()
+
+    rig.broker.on_publish(hook)
+    bad = OutgoingMessage(valid(1).key, b"short", dict(valid(1).attributes))
+    rig.publish(valid(0), bad)
+    rig.run()
+    assert sources(rig) == ["0.png"]
+    [dead] = rig.dead_letters()
+    assert "body has 5 bytes" in dead.attributes["dead_letter_reason"]
