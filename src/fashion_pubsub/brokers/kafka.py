@@ -354,7 +354,10 @@ class KafkaConsumer(Consumer):
         revoked = {(p.topic, p.partition) for p in partitions}
         # The caller first finishes what it is writing and acks it, so the commit covers
         # it and the new owner does not process it again.
-        self._released()
+        try:
+            self._released()
+        except Exception:  # noqa: BLE001 - raised inside consume(): the revocation goes on
+            logger.exception("release_failed partitions=%s", sorted(revoked))
         self._commit_now(only=revoked)
         self._forget(revoked)
 
