@@ -107,6 +107,7 @@ def test_pubsub_poison_does_not_dead_letter_its_neighbours(lane: Lane, data_dir:
     assert dead.attributes["dead_letter_reason"] == "true_label '²' is not a class 0-9"
 
 
+@pytest.mark.slow
 @pytest.mark.pubsub
 @pytest.mark.parametrize("lane", ["google-pubsub"], indirect=True)
 def test_pubsub_outage_of_many_holds_dead_letters_nothing(
