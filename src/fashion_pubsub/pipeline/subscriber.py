@@ -235,7 +235,8 @@ class ImageSubscriber:
             HoldExpiredError: `stop` was set while waiting.
         """
         images = np.stack([item.image.pixels for item in group])
-        held_since = reported = time.monotonic()
+        held_since = time.monotonic()
+        reported: float | None = None  # the first failure is said at once, then every hold
         while True:
             try:
                 prediction = self._client.classify(images)
@@ -247,7 +248,7 @@ class ImageSubscriber:
                 if stop.is_set():
                     raise HoldExpiredError("stopping while the model server is down") from exc
                 now = time.monotonic()
-                if now == held_since or now - reported >= self._settings.hold_seconds:
+                if reported is None or now - reported >= self._settings.hold_seconds:
                     reported = now
                     log_event(
                         logger,

@@ -143,7 +143,9 @@ def test_one_image_the_server_refuses_is_dead_lettered_alone(rig: Rig) -> None:
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
-def test_a_long_outage_never_dead_letters_a_valid_image(tmp_path: Path, flavour: str) -> None:
+def test_a_long_outage_never_dead_letters_a_valid_image(
+    tmp_path: Path, flavour: str, caplog: pytest.LogCaptureFixture
+) -> None:
     # Far more than five holds, on a subscription with a five-attempt dead-letter policy.
     rig = Rig(tmp_path, flavour=flavour, broker_options={"max_delivery_attempts": 5})
     rig.client.script = [ServingUnavailableError("down")] * 40
@@ -152,6 +154,8 @@ def test_a_long_outage_never_dead_letters_a_valid_image(tmp_path: Path, flavour:
     assert sources(rig) == names(4)
     assert rig.dead_letters() == []
     assert rig.stats.retries == 40
+    said = [r for r in caplog.records if r.getMessage() == "model_server_unavailable"]
+    assert said and said[0].fields["held_seconds"] == 0  # type: ignore[attr-defined]
     if flavour == "kafka":
         assert rig.consumer.extensions >= 40  # type: ignore[attr-defined]  # partitions paused
     rig.close()
