@@ -19,8 +19,24 @@ from fashion_pubsub.pipeline.wire import ImageMessage
 
 T = TypeVar("T")
 
-# The disk being full is the machine's failure, not the message's: retry, never count.
-_TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EAGAIN, errno.EINTR})
+# A full disk, a read-only or unwritable folder, no file descriptors left: the machine's
+# failure, not the message's. Retry (with backoff), never count: counting would end with
+# every valid image dead-lettered.
+_TRANSIENT_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EAGAIN,
+        errno.EINTR,
+        errno.EIO,
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EMFILE,
+        errno.ENFILE,
+        errno.ENOMEM,
+    }
+)
 
 
 @dataclass
@@ -99,10 +115,18 @@ def halves(items: Sequence[T]) -> list[list[T]]:
 
 def is_transient(exc: BaseException) -> bool:
     """Whether retrying later can help for reasons that are not the message's: a full
-    disk, an unreachable broker."""
-    if isinstance(exc, BrokerError):
-        return exc.retriable
-    return isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS
+    disk, an unreachable broker. Follows the causes (`raise ... from exc`), so a wrapped
+    error (the results log's, say) is judged by what it wraps."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, BrokerError):
+            return seen.retriable
+        if isinstance(seen, OSError) and seen.errno in _TRANSIENT_ERRNOS:
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def describe(exc: BaseException) -> str:

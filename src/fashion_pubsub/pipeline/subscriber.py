@@ -95,6 +95,7 @@ class ImageSubscriber:
         self._recorder = Recorder(channels.predictions, settings, self._index, stats)
         self._failures = FailureCounter()
         self._backoff = 0.0
+        self._retry_pause = 0.0
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
         self._in_flight: _Batch | None = None
         settings.output_dir.mkdir(parents=True, exist_ok=True)
@@ -133,6 +134,10 @@ class ImageSubscriber:
             self._process_guarded(messages, stop)
         else:
             self._settle()
+        if self._retry_pause:
+            # Given back for a transient cause (disk full, broker refusing): on Kafka they
+            # come straight back, so wait rather than spin through the model server.
+            stop.wait(self._retry_pause)
         return len(messages)
 
     def close(self) -> None:
@@ -280,9 +285,20 @@ class ImageSubscriber:
                 logger.exception("recording_failed positions=%s", _positions(batch.messages))
         ack = outcome.ack + self._dead_letter(outcome.dead + self._out_of_attempts(outcome))
         self._failures.forget(ack)
+        self._pace_retries(bool(outcome.retry))
         acked = {id(m) for m in ack}
         self._channels.consumer.ack(ack)
         self._channels.consumer.nack([m for m in batch.messages if id(m) not in acked])
+
+    def _pace_retries(self, transient: bool) -> None:
+        """Back off while batches are given back for transient causes (0.1 s doubling to
+        max_backoff_seconds); a batch without any ends it."""
+        if not transient:
+            self._retry_pause = 0.0
+            return
+        pause = max(self._retry_pause * 2, 0.1)
+        self._retry_pause = min(pause, self._settings.max_backoff_seconds)
+        log_event(logger, "retrying_later", logging.WARNING, retry_in=self._retry_pause)
 
     def _out_of_attempts(self, outcome: Outcome) -> list[tuple[Message, str]]:
         """Count each failed item's attempt; those at the limit go to the dead letters,

@@ -2,6 +2,7 @@
 message's failure stays that message's, attempts are bounded, an outage never
 dead-letters a valid image, an image gets one record, a rebalance loses nothing."""
 
+import errno
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -257,3 +258,27 @@ def test_a_dead_letter_publish_that_raises_gives_the_message_back(rig: Rig) -> N
     assert sources(rig) == ["0.png"]
     [dead] = rig.dead_letters()
     assert "body has 5 bytes" in dead.attributes["dead_letter_reason"]
+
+
+def test_kafka_a_full_disk_is_waited_out_without_counting_attempts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Kafka only: on Pub/Sub every give-back also counts towards the subscription's
+    # dead-letter policy, a known limit for failures that last (docs/pipeline.md).
+    from fashion_pubsub.pipeline import recorder
+
+    rig = Rig(tmp_path, flavour="kafka")
+
+    real, failures = recorder.write_output, [0]
+
+    def write_output(*args: object) -> Path:
+        if failures[0] < 30:  # several whole rounds: more than max_attempts
+            failures[0] += 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(recorder, "write_output", write_output)
+    rig.publish(*(valid(n) for n in range(3)))
+    rig.run()
+    assert sources(rig) == names(3) and rig.dead_letters() == []
+    rig.close()
