@@ -12,8 +12,7 @@ import pytest
 
 from fashion_pubsub.brokers.base import OutgoingMessage
 from fashion_pubsub.serving.errors import ServingRequestError, ServingUnavailableError
-
-from .subscriber_rig import Rig, image, valid
+from tests.support.subscriber_rig import Rig, image, valid
 
 FLAVOURS = ["kafka", "pubsub"]
 

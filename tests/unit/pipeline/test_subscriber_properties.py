@@ -12,8 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fashion_pubsub.brokers.base import OutgoingMessage
-
-from .subscriber_rig import Rig, valid
+from tests.support.subscriber_rig import Rig, valid
 
 _TIME = re.compile(r"[0-9]{1,11}(?:\.[0-9]{1,9})?")
 _INVALID_FOR = {
