@@ -22,7 +22,6 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
@@ -42,17 +41,10 @@ from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.wire import decode
 from fashion_pubsub.serving.client import Prediction
 from fashion_pubsub.serving.errors import ServingRequestError, ServingUnavailableError
+from fashion_pubsub.serving.model_client import ModelClient
 from fashion_pubsub.settings import SubscriberSettings
 
 logger = logging.getLogger(__name__)
-
-
-class ModelClient(Protocol):
-    """What the subscriber needs of a model client (`ServingClient`, or a test fake)."""
-
-    def connect(self) -> str: ...
-
-    def classify(self, images: np.ndarray) -> Prediction: ...
 
 
 @dataclass(frozen=True)
