@@ -31,7 +31,8 @@ FashionPubSubError                  the CLI prints these as one line, not a trac
  │    └── ServingRequestError       client: the server refused the request; do not retry
  ├── PipelineError                  pipeline/errors.py: an image or message cannot be processed
  │    ├── RejectedFileError         a file goes to rejected/ with its reason
- │    └── WireFormatError           a message goes to the dead-letter topic
+ │    ├── WireFormatError           a message goes to the dead-letter topic
+ │    └── HoldExpiredError          a batch held for the model server is given back (stopping)
  ├── ModelError                     model/errors.py: training or export failed
  │    ├── TrainingDependencyError   TensorFlow (the train extra) is not installed
  │    └── ExportError               a version folder could not be written completely
