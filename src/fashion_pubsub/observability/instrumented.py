@@ -10,7 +10,14 @@ from typing import Self
 
 import numpy as np
 
-from fashion_pubsub.brokers.base import Consumer, Message, OutgoingMessage, Publisher, PublishResult
+from fashion_pubsub.brokers.base import (
+    Consumer,
+    Message,
+    OutgoingMessage,
+    Publisher,
+    PublishResult,
+    ReleaseCallback,
+)
 from fashion_pubsub.brokers.errors import BrokerError
 from fashion_pubsub.observability.health import Health
 from fashion_pubsub.observability.metrics import SubscriberMetrics
@@ -104,6 +111,9 @@ class HealthReportingConsumer(Consumer):
 
     def extend(self, messages: Sequence[Message]) -> None:
         self._consumer.extend(messages)
+
+    def on_release(self, callback: ReleaseCallback) -> None:
+        self._consumer.on_release(callback)  # the real consumer is the one that releases
 
     def close(self) -> None:
         self._consumer.close()
