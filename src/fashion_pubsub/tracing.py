@@ -15,11 +15,12 @@ https://www.w3.org/TR/trace-context/#traceparent-header
 
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fashion_pubsub.errors import TraceparentError
 
-ATTRIBUTE = "traceparent"  # the message attribute and the HTTP header
+TRACEPARENT = "traceparent"  # the message attribute, HTTP header and gRPC metadata key
 _FORMAT = re.compile(
     r"(?P<version>[0-9a-f]{2})-(?P<trace_id>[0-9a-f]{32})-(?P<span_id>[0-9a-f]{16})"
     r"-(?P<flags>[0-9a-f]{2})(?P<rest>-.*)?"
@@ -68,6 +69,17 @@ def parse_traceparent(value: str) -> TraceContext:
     if set(match["trace_id"]) == {"0"} or set(match["span_id"]) == {"0"}:
         raise TraceparentError(value, "an all-zero trace id or span id is invalid")
     return TraceContext(match["trace_id"], match["span_id"], match["flags"])
+
+
+def trace_id_in(attributes: Mapping[str, str]) -> str | None:
+    """The trace id of a message's valid `traceparent` attribute, for its log lines."""
+    value = attributes.get(TRACEPARENT)
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_traceparent(value).trace_id
+    except TraceparentError:
+        return None
 
 
 def continue_trace(value: str | None) -> tuple[TraceContext, TraceparentError | None]:

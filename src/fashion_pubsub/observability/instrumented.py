@@ -68,10 +68,10 @@ class MeasuredModelClient:
         self._health.report(MODEL_SERVER, True)
         return protocol
 
-    def classify(self, images: np.ndarray) -> Prediction:
+    def classify(self, images: np.ndarray, traceparent: str | None = None) -> Prediction:
         started = time.monotonic()
         try:
-            prediction = self._client.classify(images)
+            prediction = self._client.classify(images, traceparent)
         except ServingUnavailableError:
             self._health.report(MODEL_SERVER, False)
             raise

@@ -21,6 +21,7 @@ from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.watcher import FolderWatcher
 from fashion_pubsub.pipeline.wire import encode
 from fashion_pubsub.settings import PublisherSettings
+from fashion_pubsub.tracing import TraceContext, trace_id_in
 
 logger = logging.getLogger(__name__)
 _RETRY_SECONDS = 1.0
@@ -99,13 +100,24 @@ class FilePublisher:
         if not results:
             return
         failed = []
+        debug = logger.isEnabledFor(logging.DEBUG)  # a line per image only when asked for
         for path, result in zip(sent, results, strict=True):
+            trace_id = trace_id_in(result.message.attributes)
             if result.ok:
                 move_unique(path, self._settings.published_dir)
+                if debug:
+                    log_event(
+                        logger, "image_published", logging.DEBUG, file=path.name, trace_id=trace_id
+                    )
             else:
                 failed.append(path)
                 log_event(
-                    logger, "publish_failed", logging.WARNING, file=path.name, error=result.error
+                    logger,
+                    "publish_failed",
+                    logging.WARNING,
+                    file=path.name,
+                    error=result.error,
+                    trace_id=trace_id,
                 )
         self._stats.add(published=len(results) - len(failed), retries=len(failed))
         if failed:
@@ -122,7 +134,9 @@ class FilePublisher:
         except RejectedFileError as exc:
             self._reject(path, exc.reason)
             return None
-        return encode(pixels, path.name, label, seen_at=seen, published_at=time.time())
+        # Each image starts its own trace, which follows it to its result (tracing.py).
+        trace = TraceContext.start().header
+        return encode(pixels, path.name, label, seen, time.time(), traceparent=trace)
 
     def _reject(self, path: Path, reason: str) -> None:
         try:

@@ -18,6 +18,7 @@ from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.wire import ImageMessage
 from fashion_pubsub.serving.client import Prediction
 from fashion_pubsub.settings import SubscriberSettings
+from fashion_pubsub.tracing import TRACEPARENT
 
 logger = logging.getLogger(__name__)
 
@@ -117,9 +118,13 @@ class Recorder:
                 OutgoingMessage(
                     key=str(r["image_id"]),
                     payload=orjson.dumps(r),
-                    attributes={"image_id": str(r["image_id"]), "schema": "1"},
+                    attributes={
+                        "image_id": str(r["image_id"]),
+                        "schema": "1",
+                        TRACEPARENT: item.image.trace.header,
+                    },
                 )
-                for r in records
+                for r, item in zip(records, fresh, strict=True)
             ]
         )
         failed = [r.error for r in published if not r.ok]
@@ -135,6 +140,7 @@ class Recorder:
         self._log.append(records)
         done.update(str(r["image_id"]) for r in records)
         self._stats.add_predicted(records)
+        _log_recorded(records)
         self._stats.timed("write", time.monotonic() - started)
         for item, result in zip(fresh, published, strict=True):
             if result.ok:
@@ -157,6 +163,7 @@ def _record(
         "confidence": round(confidence, 6),
         "true_label": image.true_label,
         "model_version": version,
+        "trace_id": image.trace.trace_id,
         "seen_at": image.seen_at,
         "published_at": image.published_at,
         "written_at": written,
@@ -166,3 +173,19 @@ def _record(
             "processing": round((written - received) * 1000, 3),
         },
     }
+
+
+def _log_recorded(records: list[dict[str, object]]) -> None:
+    """At DEBUG, a line per recorded image, with its trace id."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return  # thousands of images a second: not even the arguments are built
+    for record in records:
+        log_event(
+            logger,
+            "image_recorded",
+            logging.DEBUG,
+            image_id=record["image_id"],
+            output_file=record["output_file"],
+            predicted_class=record["predicted_class"],
+            trace_id=record["trace_id"],
+        )

@@ -43,6 +43,7 @@ from fashion_pubsub.serving.client import Prediction
 from fashion_pubsub.serving.errors import ServingRequestError, ServingUnavailableError
 from fashion_pubsub.serving.model_client import ModelClient
 from fashion_pubsub.settings import SubscriberSettings
+from fashion_pubsub.tracing import trace_id_in
 
 logger = logging.getLogger(__name__)
 
@@ -187,6 +188,15 @@ class ImageSubscriber:
             except WireFormatError as exc:
                 outcome.dead.append((message, exc.reason))
                 continue
+            if image.trace_error is not None:
+                log_event(
+                    logger,
+                    "traceparent_ignored",
+                    logging.WARNING,
+                    position=message.position,
+                    reason=image.trace_error,
+                    trace_id=image.trace.trace_id,
+                )
             if image.image_id in done:
                 outcome.ack.append(message)
                 self._stats.add(duplicates=1)
@@ -232,12 +242,15 @@ class ImageSubscriber:
             HoldExpiredError: `stop` was set while waiting.
         """
         images = np.stack([item.image.pixels for item in group])
+        # One request, one traceparent: the first image's; each image's log line names it.
+        request_trace = group[0].image.trace
         held_since = time.monotonic()
         reported: float | None = None  # the first failure is said at once, then every hold
         while True:
             try:
-                prediction = self._client.classify(images)
+                prediction = self._client.classify(images, request_trace.header)
                 self._backoff = 0.0
+                _log_classified(group, request_trace.trace_id)
                 return prediction
             except ServingUnavailableError as exc:
                 self._stats.add(retries=1)
@@ -305,6 +318,7 @@ class ImageSubscriber:
                 position=item.message.position,
                 attempt=attempts,
                 error=reason,
+                trace_id=item.image.trace.trace_id,
             )
             if attempts >= self._settings.max_attempts:
                 final = f"failed {attempts} times, last: {reason}"
@@ -343,10 +357,27 @@ class ImageSubscriber:
                 position=message.position,
                 reason=reason,
                 confirmed=result.ok,
+                trace_id=trace_id_in(message.attributes),
             )
         confirmed = [(m, why) for (m, why), r in zip(bad, results, strict=True) if r.ok]
         self._stats.add_dead_lettered([why for _, why in confirmed])
         return [m for m, _ in confirmed]
+
+
+def _log_classified(group: list[Item], request_trace_id: str) -> None:
+    """At DEBUG, a line per image: its trace and the trace of the request that carried it."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return  # thousands of images a second: not even the arguments are built
+    for item in group:
+        log_event(
+            logger,
+            "image_classified",
+            logging.DEBUG,
+            image_id=item.image.image_id,
+            position=item.message.position,
+            trace_id=item.image.trace.trace_id,
+            request_trace_id=request_trace_id,
+        )
 
 
 def _positions(messages: Sequence[Message]) -> list[str]:

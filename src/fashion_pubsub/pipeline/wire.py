@@ -7,12 +7,13 @@ Pub/Sub attributes): see docs/wire-format.md. The Kafka key is the image id.
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from fashion_pubsub.brokers.base import Message, OutgoingMessage
 from fashion_pubsub.pipeline.errors import WireFormatError
+from fashion_pubsub.tracing import TRACEPARENT, TraceContext, continue_trace
 
 SCHEMA_VERSION = "1"
 SHAPE = (28, 28)
@@ -26,7 +27,11 @@ _TIME = re.compile(r"[0-9]{1,11}(?:\.[0-9]{1,9})?")  # up to year 5138, to the n
 
 @dataclass(frozen=True)
 class ImageMessage:
-    """A decoded image message."""
+    """A decoded image message.
+
+    `trace` continues the message's W3C trace (a new span of the same trace id), or is a
+    new trace when it had none or an invalid one; `trace_error` then says why.
+    """
 
     image_id: str
     pixels: np.ndarray
@@ -34,6 +39,8 @@ class ImageMessage:
     true_label: int | None
     seen_at: float
     published_at: float
+    trace: TraceContext = field(default_factory=TraceContext.start)
+    trace_error: str | None = None
 
 
 def image_id(source_file: str, pixels: np.ndarray) -> str:
@@ -50,8 +57,9 @@ def encode(
     true_label: int | None,
     seen_at: float,
     published_at: float,
+    traceparent: str | None = None,
 ) -> OutgoingMessage:
-    """The message for one 28x28 uint8 image."""
+    """The message for one 28x28 uint8 image; `traceparent` (W3C) starts its trace."""
     identity = image_id(source_file, pixels)
     attributes = {
         "schema": SCHEMA_VERSION,
@@ -64,6 +72,8 @@ def encode(
     }
     if true_label is not None:
         attributes["true_label"] = str(true_label)
+    if traceparent is not None:
+        attributes[TRACEPARENT] = traceparent
     return OutgoingMessage(key=identity, payload=pixels.tobytes(), attributes=attributes)
 
 
@@ -92,6 +102,8 @@ def decode(message: Message) -> ImageMessage:
         )
     if len(message.payload) != PIXELS:
         raise WireFormatError(f"body has {len(message.payload)} bytes, 28x28 uint8 needs {PIXELS}")
+    # A bad traceparent costs the image nothing: a new trace, and the reason for the log.
+    trace, trace_error = continue_trace(attributes.get(TRACEPARENT))
     return ImageMessage(
         image_id=_image_id(attributes["image_id"]),
         pixels=np.frombuffer(message.payload, dtype=np.uint8).reshape(SHAPE),
@@ -99,6 +111,8 @@ def decode(message: Message) -> ImageMessage:
         true_label=_label(attributes.get("true_label")),
         seen_at=_time(attributes, "seen_at"),
         published_at=_time(attributes, "published_at"),
+        trace=trace,
+        trace_error=None if trace_error is None else trace_error.reason,
     )
 
 

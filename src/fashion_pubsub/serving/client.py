@@ -80,8 +80,12 @@ class ServingClient:
             self._client.close()
             self._client = None
 
-    def classify(self, images: np.ndarray) -> Prediction:
+    def classify(self, images: np.ndarray, traceparent: str | None = None) -> Prediction:
         """Probabilities for uint8 images [N,28,28] (or [N,28,28,1]).
+
+        Args:
+            images: the batch.
+            traceparent: a W3C traceparent sent as the request's header, if given.
 
         Raises:
             ServingUnavailableError: retry later.
@@ -93,7 +97,8 @@ class ServingClient:
                 f"images must be a non-empty [N,28,28] batch, got shape {list(images.shape)}"
             )
         self.connect()
-        return self._infer_v2(images) if self._speaks_v2 else self._predict_tf(images)
+        trace = {"traceparent": traceparent} if traceparent else {}
+        return self._infer_v2(images, trace) if self._speaks_v2 else self._predict_tf(images, trace)
 
     def connect(self) -> str:
         """Open the connection and learn the server's protocol now, so the first batch does
@@ -121,7 +126,7 @@ class ServingClient:
         except ValueError:
             return False
 
-    def _infer_v2(self, images: np.ndarray) -> Prediction:
+    def _infer_v2(self, images: np.ndarray, trace: dict[str, str]) -> Prediction:
         header = orjson.dumps(
             {
                 "inputs": [
@@ -139,19 +144,26 @@ class ServingClient:
             "POST",
             self.infer_url,
             content=header + images.tobytes(),
-            headers={_HEADER: str(len(header)), "Content-Type": "application/octet-stream"},
+            headers={
+                _HEADER: str(len(header)),
+                "Content-Type": "application/octet-stream",
+                **trace,
+            },
         )
         self._raise_for_status(response)
         return _parse_v2(response, len(images))
 
-    def _predict_tf(self, images: np.ndarray) -> Prediction:
+    def _predict_tf(self, images: np.ndarray, trace: dict[str, str]) -> Prediction:
         if self._tf_version is None:
             self._tf_version = self._tf_latest_version()
         body = orjson.dumps(
             {"instances": images.reshape(len(images), 28, 28, 1)}, option=orjson.OPT_SERIALIZE_NUMPY
         )
         response = self._send(
-            "POST", self.predict_url, content=body, headers={"Content-Type": "application/json"}
+            "POST",
+            self.predict_url,
+            content=body,
+            headers={"Content-Type": "application/json", **trace},
         )
         self._raise_for_status(response)
         try:
