@@ -74,7 +74,7 @@ def from_tensor_proto(name: str, proto: tf.TensorProto) -> np.ndarray:
         return _from_bytes(name, proto.tensor_content, shape, dtype)
     values = getattr(proto, field)
     if field == "half_val":  # float16 bit patterns in int32s
-        array = np.asarray(values, dtype=np.uint16).view(np.float16)
+        array = _typed(name, values, np.dtype(np.uint16)).view(np.float16)
     else:
         array = _typed(name, values, dtype)
     if len(array) == 1 and count != 1:
