@@ -167,6 +167,7 @@ class ServerSettings(BaseSettings):
     grpc_max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=4096, le=2**31 - 1)
     tensorflow_intra_op_parallelism: int = Field(default=0, ge=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    rest_api_header_timeout_seconds: float = Field(default=30.0, gt=0)
     enable_batching: bool = True
     max_batch_size: int = Field(default=256, ge=1)
     batch_timeout_micros: int = Field(default=0, ge=0)

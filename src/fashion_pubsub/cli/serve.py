@@ -68,6 +68,11 @@ def _serve_options(func: F) -> F:
             {"type": int},
         ),
         ("max_body_bytes", "Largest request body accepted (413 above).", {"type": int}),
+        (
+            "rest_api_header_timeout_seconds",
+            "Longest wait for a request's headers; the connection is closed after it.",
+            {"type": float},
+        ),
         ("grpc_host", "gRPC bind address; 0.0.0.0 exposes it to the network.", {}),
         (
             "grpc_max_message_bytes",

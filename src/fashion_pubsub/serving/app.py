@@ -21,6 +21,7 @@ from fashion_pubsub.logs import log_event
 from fashion_pubsub.serving import oip_rest, tf_rest
 from fashion_pubsub.serving.dataplane import DataPlane
 from fashion_pubsub.serving.errors import (
+    ClientGoneError,
     InvalidInputError,
     ModelLoadError,
     ModelNotFoundError,
@@ -47,6 +48,8 @@ STATUS_BY_ERROR: dict[type[ServingError], int] = {
     ModelNotFoundError: 404,
     RequestTimeoutError: 408,
     PayloadTooLargeError: 413,
+    # nginx's "client closed request": no one reads it, but metrics count it apart
+    ClientGoneError: 499,
     ModelNotReadyError: 503,
 }
 
@@ -179,20 +182,10 @@ def serve(settings: ServerSettings) -> None:
     """Run the server with uvicorn until interrupted (uvloop and httptools when present)."""
     import uvicorn
 
+    from fashion_pubsub.serving.http_server import server_config
+
     # A JSON request allocates ~1,000 short-lived lists that reference counting frees
     # anyway; a larger first generation stops the collector running every request.
     gc.set_threshold(50_000, 20, 20)
     log_event(logger, "listening", host=settings.rest_api_host, port=settings.rest_api_port)
-    uvicorn.run(
-        build_app(settings),
-        host=settings.rest_api_host,
-        port=settings.rest_api_port,
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        server_header=False,
-        timeout_keep_alive=30,
-        # Beyond this many open connections (or requests in progress) new requests get
-        # 503 at once instead of queueing without bound.
-        limit_concurrency=settings.rest_api_max_connections,
-    )
+    uvicorn.Server(server_config(build_app(settings), settings)).run()

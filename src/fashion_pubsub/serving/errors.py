@@ -7,6 +7,7 @@ FashionPubSubError
       ├── ModelNotReadyError        503 the model has no loaded version yet
       ├── PayloadTooLargeError      413 the request body is over --max_body_bytes
       ├── RequestTimeoutError       408 the body took over --rest_api_body_timeout_seconds
+      ├── ClientGoneError           499 the client closed the connection before its body was in
       ├── ModelLoadError            a version folder cannot be loaded (logged, not served)
       ├── SignatureNotFoundError    (gRPC FAILED_PRECONDITION) no such signature_name
       ├── BasePathMissingError      (gRPC FAILED_PRECONDITION) a reloaded base_path is absent
@@ -40,6 +41,10 @@ class PayloadTooLargeError(ServingError):
 
 class RequestTimeoutError(ServingError):
     """The client took too long to send the request body."""
+
+
+class ClientGoneError(ServingError):
+    """The client closed the connection before it had sent the request body."""
 
 
 class ModelLoadError(ServingError):
