@@ -27,6 +27,9 @@ FashionPubSubError                  the CLI prints these as one line, not a trac
  │    ├── BasePathMissingError      gRPC reload: a model's base_path does not exist
  │    ├── UnsupportedMethodError    gRPC Classify, Regress, MultiInference: unimplemented
  │    ├── ModelLoadError            a version folder cannot be loaded (logged, not served)
+ │    ├── SignatureNotFoundError    gRPC FAILED_PRECONDITION: no such signature_name
+ │    ├── BasePathMissingError      gRPC FAILED_PRECONDITION: a reloaded base_path is absent
+ │    ├── UnsupportedMethodError    gRPC UNIMPLEMENTED: Classify, Regress, MultiInference
  │    ├── ServingUnavailableError   client: the server is down or failing; retry
  │    └── ServingRequestError       client: the server refused the request; do not retry
  ├── PipelineError                  pipeline/errors.py: an image or message cannot be processed
