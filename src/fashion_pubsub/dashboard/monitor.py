@@ -2,6 +2,7 @@
 scraped, their readiness asked, the topics' latest messages read, the rejected folder
 listed. Everything the processes say is untrusted: it is checked and shortened here."""
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ _REJECTED = "fashion_publisher_images_rejected_total"
 _DEAD_LETTERED = "fashion_subscriber_messages_dead_lettered_total"
 _LAG = "fashion_subscriber_consumer_lag_messages"
 _MODEL_INFO = "fashion_subscriber_model_version_info"
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class Monitor:
@@ -115,6 +117,7 @@ class Monitor:
             "true_label": true if isinstance(true, int) else None,
             "mistake": isinstance(true, int) and isinstance(predicted, int) and true != predicted,
             "model_version": str(record.get("model_version", ""))[:32],
+            "trace_id": _trace_id(record.get("trace_id")),
             "latency_ms": _number(latency.get("end_to_end")) if isinstance(latency, dict) else None,
             "image": self._image_url(output),
         }
@@ -127,6 +130,10 @@ class Monitor:
 
 def _role_from_url(url: str) -> str:
     return "model server" if "/monitoring/prometheus" in url else "unknown"
+
+
+def _trace_id(value: object) -> str | None:
+    return value if isinstance(value, str) and _TRACE_ID.fullmatch(value) else None
 
 
 def _number(value: object) -> float | None:

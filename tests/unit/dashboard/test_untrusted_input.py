@@ -42,13 +42,14 @@ def test_bad_records_and_dead_letters_become_short_plain_entries(tmp_path: Path)
         "true_label": 3,
         "confidence": 0.5,
         "latency_ms": {"end_to_end": 12.5},
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
     }
     predictions = ListFeed(
         [
             message(orjson.dumps(good)),
             message(b"\xff not json"),
             message(b"[1, 2]"),
-            message(orjson.dumps({**good, "output_file": "../../etc/passwd"})),
+            message(orjson.dumps({**good, "output_file": "../../etc/passwd", "trace_id": "<b>"})),
         ]
     )
     dead = ListFeed([message(b"x", dead_letter_reason="r" * 5000), message(b"")])
@@ -56,7 +57,8 @@ def test_bad_records_and_dead_letters_become_short_plain_entries(tmp_path: Path)
     snapshot = Monitor(settings, predictions, dead).collect()
     escaped, not_object, not_json, first = snapshot["gallery"]
     assert first["image"] == "/images/7-Bag.png" and first["mistake"] is True
-    assert escaped["image"] is None
+    assert first["trace_id"] == good["trace_id"]
+    assert (escaped["image"], escaped["trace_id"]) == (None, None)
     assert not_json == {"error": "not a JSON record", "position": "t[0]@1"}
     assert not_object["error"] == "not a JSON object"
     missing, long = snapshot["dead_letters"]

@@ -59,7 +59,8 @@ function drawChart(id, points, series) {
 function tile(p) {
   const div = document.createElement("div");
   div.className = "tile" + (p.mistake ? " mistake" : "");
-  div.title = `${text(p.source_file)} · model v${text(p.model_version)} · ${text(p.latency_ms)} ms`;
+  div.title = `${text(p.source_file)} · model v${text(p.model_version)} · ${text(p.latency_ms)} ms` +
+    (p.trace_id ? ` · trace ${p.trace_id}` : "");
   if (p.image) {
     const img = document.createElement("img");
     img.src = p.image; img.alt = text(p.predicted_class);
