@@ -24,6 +24,9 @@ FashionPubSubError                  the CLI prints these as one line, not a trac
  │    ├── RequestTimeoutError       408 the body took too long to arrive
  │    ├── ClientGoneError           499 the client hung up before its body was in
  │    ├── ModelLoadError            a version folder cannot be loaded (logged, not served)
+ │    ├── SignatureNotFoundError    gRPC FAILED_PRECONDITION: no such signature_name
+ │    ├── BasePathMissingError      gRPC FAILED_PRECONDITION: a reloaded base_path is absent
+ │    ├── UnsupportedMethodError    gRPC UNIMPLEMENTED: Classify, Regress, MultiInference
  │    ├── ServingUnavailableError   client: the server is down or failing; retry
  │    └── ServingRequestError       client: the server refused the request; do not retry
  ├── PipelineError                  pipeline/errors.py: an image or message cannot be processed
