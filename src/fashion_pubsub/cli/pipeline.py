@@ -32,7 +32,10 @@ def _folder(model: type[BaseSettings], field: str, flag: str, help: str) -> Call
 @_folder(PublisherSettings, "input_dir", "--input", "Folder to watch for images.")
 @_folder(PublisherSettings, "published_dir", "--published", "Where published files go.")
 @_folder(
-    PublisherSettings, "rejected_dir", "--rejected", "Where unusable files go, with a .reason note."
+    PublisherSettings,
+    "rejected_dir",
+    "--rejected",
+    "Where unusable files go, with a .reason note; none: rejected/ beside --input.",
 )
 @setting(
     PublisherSettings, "batch_size", "--batch-size", type=int, help="Most files per broker batch."
