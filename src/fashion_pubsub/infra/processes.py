@@ -1,8 +1,11 @@
 """Background processes tracked by PID files, stopped by PID and never orphaned.
 
 Each service runs in its own session (process group), so stopping it also stops
-anything its start script spawned. A PID file records the PID and one argument of
-its command line; a PID that now belongs to another program is never signalled.
+anything its start script spawned. A PID file records the PID, one argument of its
+command line, and the process's start time (in clock ticks since boot, with the boot's
+id). A PID is trusted only while all three still match: PIDs are reused, and a reused
+PID whose new owner happens to have a similar command line must never get its process
+group signalled.
 """
 
 import json
@@ -31,14 +34,26 @@ class PidFile:
     def write(self, pid: int) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pid": pid, "marker": self.marker, "started": time.time()}))
+        record = {
+            "pid": pid,
+            "marker": self.marker,
+            "started": time.time(),
+            "start_ticks": start_ticks(pid),
+            "boot_id": _boot_id(),
+        }
+        tmp.write_text(json.dumps(record))
         tmp.replace(self.path)
 
     def read_pid(self) -> int | None:
-        """The recorded PID if that process is alive and still ours, else None."""
+        """The recorded PID if that process is alive and still the one recorded (same
+        start time, same boot, marker in its command line), else None. A record without
+        a start time (written by an older version) is not trusted."""
         try:
-            pid = int(json.loads(self.path.read_text())["pid"])
+            record = json.loads(self.path.read_text())
+            pid, ticks, boot = int(record["pid"]), int(record["start_ticks"]), record["boot_id"]
         except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None
+        if boot != _boot_id() or start_ticks(pid) != ticks:
             return None
         return pid if _is_ours(pid, self.marker) else None
 
@@ -157,6 +172,27 @@ def raise_if_exited(process: subprocess.Popen[bytes], name: str, log_path: Path)
             f"{name} exited with code {process.returncode} while starting; "
             f"last lines of {log_path}:\n{tail(log_path)}"
         )
+
+
+def start_ticks(pid: int) -> int | None:
+    """When `pid` started, in clock ticks since boot (field 22 of /proc/PID/stat), or None
+    if there is no such process. With the boot's id it names one process for ever."""
+    try:
+        # The command name (field 2) may hold spaces and ")": split after its last ")".
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, IndexError, ProcessLookupError):
+        return None
+    try:
+        return int(fields[19])  # fields[0] is field 3 (the state)
+    except (IndexError, ValueError):
+        return None
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except FileNotFoundError:
+        return ""
 
 
 def _is_ours(pid: int, marker: str) -> bool:
