@@ -75,8 +75,8 @@ class FilePublisher:
         self._ready.put(path)
 
     def drain(self, rounds: int = 100) -> None:
-        """Publish everything queued, including what waits to be looked at again, until
-        nothing is left or after `rounds` batches (for tests and one-shot use; `run` is
+        """Publish everything queued, and look again at once at what waits to be looked
+        at again, until nothing is left or after `rounds` batches (for tests; `run` is
         the service loop)."""
         for _ in range(rounds):
             self._release_due(force=True)
@@ -234,8 +234,4 @@ class FilePublisher:
     def _release_due(self, *, force: bool = False) -> None:
         now = time.time()
         while self._later and (force or self._later[0][0] <= now):
-            when, path = heapq.heappop(self._later)
-            if force and when > now:
-                time.sleep(when - now)  # drain: wait for it, as the service loop would
-                now = time.time()
-            self._ready.put(path)
+            self._ready.put(heapq.heappop(self._later)[1])
