@@ -163,7 +163,9 @@ class Lane:
     def records(self) -> list[dict[str, object]]:
         lines = []
         for path in sorted(self.root.glob("results*.jsonl")):
-            lines += [orjson.loads(line) for line in path.read_bytes().splitlines() if line]
+            data = path.read_bytes()
+            complete = data[: data.rfind(b"\n") + 1]  # a line being appended is not yet one
+            lines += [orjson.loads(line) for line in complete.splitlines() if line]
         return lines
 
     def wait_for_records(self, count: int, seconds: float = 120.0) -> list[dict[str, object]]:
