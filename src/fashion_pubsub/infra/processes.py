@@ -22,6 +22,8 @@ from fashion_pubsub.infra.errors import StartError
 # Services started by this process: kept so they are reaped with poll() and never
 # reported as "still running" when the Popen object would otherwise be collected.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+# A PID file of an older version was written this soon after its process started.
+_LEGACY_WINDOW_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -46,16 +48,22 @@ class PidFile:
 
     def read_pid(self) -> int | None:
         """The recorded PID if that process is alive and still the one recorded (same
-        start time, same boot, marker in its command line), else None. A record without
-        a start time (written by an older version) is not trusted."""
+        start time, same boot, marker in its command line), else None.
+
+        A record written by an older version has no start time, only the wall-clock time
+        it was written: its process must have started within the seconds before that (a
+        process that reused the PID started after it), so services started before an
+        upgrade can still be stopped."""
         try:
             record = json.loads(self.path.read_text())
-            pid, ticks, boot = int(record["pid"]), int(record["start_ticks"]), record["boot_id"]
+            pid = int(record["pid"])
+            if "start_ticks" in record:
+                same = record["boot_id"] == _boot_id() and start_ticks(pid) == record["start_ticks"]
+            else:
+                same = _started_shortly_before(pid, float(record["started"]))
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             return None
-        if boot != _boot_id() or start_ticks(pid) != ticks:
-            return None
-        return pid if _is_ours(pid, self.marker) else None
+        return pid if same and _is_ours(pid, self.marker) else None
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -186,6 +194,18 @@ def start_ticks(pid: int) -> int | None:
         return int(fields[19])  # fields[0] is field 3 (the state)
     except (IndexError, ValueError):
         return None
+
+
+def _started_shortly_before(pid: int, recorded_at: float) -> bool:
+    ticks = start_ticks(pid)
+    if ticks is None:
+        return False
+    try:
+        line = next(x for x in Path("/proc/stat").read_text().splitlines() if x.startswith("btime"))
+    except (FileNotFoundError, StopIteration):
+        return False
+    started = int(line.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+    return recorded_at - _LEGACY_WINDOW_SECONDS <= started <= recorded_at + 1  # 1 s: rounding
 
 
 def _boot_id() -> str:

@@ -112,8 +112,7 @@ def _read(path: Path, max_bytes: int) -> tuple[bytes, FileIdentity]:
         if opened.st_size > max_bytes:
             reason = f"{opened.st_size} bytes is over the {max_bytes}-byte limit for a 28x28 image"
             raise RejectedFileError(path, reason, identity)
-        with os.fdopen(os.dup(fd), "rb") as file:
-            data = file.read(max_bytes + 1)  # a file still growing is read no further
+        data = _read_at_most(fd, max_bytes + 1)  # a file still growing is read no further
     except OSError as exc:
         raise RejectedFileError(path, f"cannot be read ({exc.strerror})") from exc
     finally:
@@ -122,6 +121,17 @@ def _read(path: Path, max_bytes: int) -> tuple[bytes, FileIdentity]:
         reason = f"over the {max_bytes}-byte limit for a 28x28 image"
         raise RejectedFileError(path, reason, identity)
     return data, identity
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks, left = [], limit
+    while left > 0:
+        chunk = os.read(fd, left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def _check_kind(path: Path, status: os.stat_result) -> None:

@@ -39,15 +39,6 @@ def test_a_reused_pid_with_a_matching_command_line_is_not_signalled(
     assert bystander.poll() is None, "the bystander still runs"
 
 
-def test_a_record_without_a_start_time_is_not_trusted(
-    tmp_path: Path, bystander: subprocess.Popen[bytes]
-) -> None:
-    pid_file = PidFile(tmp_path / "service.pid", MARKER)
-    pid_file.path.write_text(json.dumps({"pid": bystander.pid, "marker": MARKER}))
-    assert pid_file.read_pid() is None
-    assert bystander.poll() is None
-
-
 def test_the_recorded_process_is_stopped(tmp_path: Path) -> None:
     pid_file = PidFile(tmp_path / "service.pid", MARKER)
     process = spawn(
@@ -64,3 +55,19 @@ def test_the_recorded_process_is_stopped(tmp_path: Path) -> None:
     assert pid_file.read_pid() == process.pid
     assert stop(pid_file, timeout=5) == process.pid
     assert process.poll() is not None
+
+
+def test_an_older_record_is_trusted_only_for_a_process_started_just_before_it(
+    tmp_path: Path, bystander: subprocess.Popen[bytes]
+) -> None:
+    pid_file = PidFile(tmp_path / "service.pid", MARKER)
+    for _ in range(100):  # until the bystander has exec'd: its command line shows the marker
+        if MARKER.encode() in Path(f"/proc/{bystander.pid}/cmdline").read_bytes():
+            break
+        time.sleep(0.05)
+    record = {"pid": bystander.pid, "marker": MARKER, "started": time.time()}
+    pid_file.path.write_text(json.dumps(record))
+    assert pid_file.read_pid() == bystander.pid
+    record["started"] -= 3600  # written an hour before this process started: PID reused
+    pid_file.path.write_text(json.dumps(record))
+    assert pid_file.read_pid() is None
