@@ -169,11 +169,16 @@ def _link(path: Path, target: Path) -> None:
         os.link(path, target, follow_symlinks=False)
 
 
-def _rename_unique(path: Path, folder: Path) -> Path:
+def _rename_unique(path: Path, folder: Path) -> Path | None:
     folder.mkdir(parents=True, exist_ok=True)
     for candidate in candidates(folder, path.name):
         if not os.path.lexists(candidate):
-            os.replace(path, candidate)
+            try:
+                os.replace(path, candidate)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                return _copy_across(path, os.lstat(path), folder)
             return candidate
     raise FileExistsError(f"no free name for {path.name} in {folder}")
 

@@ -31,6 +31,7 @@ from fashion_pubsub.settings import PublisherSettings
 
 logger = logging.getLogger(__name__)
 _RETRY_SECONDS = 1.0
+_REJECT_RETRY_SECONDS = 10.0  # rejected/ unusable: nothing is lost by waiting, logs stay calm
 
 
 class FilePublisher:
@@ -156,11 +157,12 @@ class FilePublisher:
         except FileNotFoundError:
             return None  # already handled (a path can be announced twice)
         except RejectedFileError as exc:
-            self._reject_when_settled(exc)
+            self._guarded_reject(exc)
             return None
         except Exception as exc:  # noqa: BLE001 - one file's surprise is that file's fate
             logger.exception("unexpected_file_error file=%r", path.name)
-            self._reject(path, f"unexpected error reading it ({type(exc).__name__}: {exc})", None)
+            reason = f"unexpected error reading it ({type(exc).__name__}: {exc})"
+            self._guarded_reject(RejectedFileError(path, reason))
             return None
         message = encode(image.pixels, path.name, image.label, seen, published_at=time.time())
         return message, image.identity
@@ -188,6 +190,22 @@ class FilePublisher:
             self._ready.put(path)
             return False
         return True
+
+    def _guarded_reject(self, exc: RejectedFileError) -> None:
+        """Reject, and if even that fails (rejected/ not writable, a full disk), leave the
+        file where it is and try again later, without touching the rest of the batch."""
+        try:
+            self._reject_when_settled(exc)
+        except OSError as error:
+            log_event(
+                logger,
+                "reject_failed",
+                logging.WARNING,
+                file=exc.path.name,
+                reason=exc.reason,
+                error=error.strerror or str(error),
+            )
+            self._look_again(exc.path, time.time() + _REJECT_RETRY_SECONDS)
 
     def _reject_when_settled(self, exc: RejectedFileError) -> None:
         """Reject now, or look again once the file has stopped changing: content that

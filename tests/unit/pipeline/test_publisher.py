@@ -318,3 +318,14 @@ def test_any_names_and_contents_end_published_once_or_rejected_with_a_reason(
         assert len(rejected) == len(files) - len(valid)
         assert len(folders.reasons()) == len(rejected)
         assert all(text.strip() for text in folders.reasons().values())
+
+
+def test_a_rejected_folder_that_cannot_be_made_stops_nothing(tmp_path: Path) -> None:
+    (tmp_path / "rejected").write_bytes(b"a file where the folder should be")
+    folders = make_folders(tmp_path)
+    folders.drop("bad.png", b"")
+    folders.drop("0.png", png_bytes(PIXELS, 0))
+    folders.publish_all()
+    assert [m.attributes["source_file"] for m in folders.sent()] == ["0.png"]
+    assert (folders.input / "bad.png").exists(), "kept until rejected/ can take it"
+    assert (folders.published / "0.png").exists()
