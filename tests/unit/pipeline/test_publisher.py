@@ -278,6 +278,11 @@ INVALID = {
     "wrong-size": lambda: _saved(Image.new("L", (29, 28))),
     "too-big": lambda: b"\x89PNG" + bytes(MAX_BYTES),
 }
+SPECIAL = {  # entries that are not files: made in place
+    "pipe": os.mkfifo,
+    "folder": os.mkdir,
+    "link": lambda path: os.symlink("/etc/hostname", path),
+}
 _NAME_BYTE = st.integers(1, 255).filter(lambda b: b != ord("/"))
 NAMES = (
     st.lists(_NAME_BYTE, min_size=1, max_size=NAME_MAX)
@@ -289,7 +294,7 @@ NAMES = (
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
-        st.tuples(NAMES, st.sampled_from(sorted(VALID) + sorted(INVALID))),
+        st.tuples(NAMES, st.sampled_from(sorted(VALID) + sorted(INVALID) + sorted(SPECIAL))),
         min_size=1,
         max_size=8,
         unique_by=lambda item: item[0],
@@ -301,7 +306,10 @@ def test_any_names_and_contents_end_published_once_or_rejected_with_a_reason(
     with tempfile.TemporaryDirectory() as root:
         folders = make_folders(Path(root))
         for name, kind in files:
-            folders.drop(name, {**VALID, **INVALID}[kind]())
+            if kind in SPECIAL:
+                SPECIAL[kind](folders.input / os.fsdecode(name))
+            else:
+                folders.drop(name, {**VALID, **INVALID}[kind]())
         folders.publish_all()
         folders.publish_all()  # a second look changes nothing
         valid = sorted(name for name, kind in files if kind in VALID)
