@@ -35,7 +35,7 @@ def _folder(model: type[BaseSettings], field: str, flag: str, help: str) -> Call
     PublisherSettings,
     "rejected_dir",
     "--rejected",
-    "Where unusable files go, with a .reason note; none: rejected/ beside --input.",
+    "Where unusable files go, with a .reason note (unset: rejected/ beside --input).",
 )
 @setting(
     PublisherSettings, "batch_size", "--batch-size", type=int, help="Most files per broker batch."
