@@ -97,21 +97,22 @@ def move_unique(path: Path, folder: Path, expected: FileIdentity | None = None) 
         FileNotFoundError: `path` is gone.
         OSError: the move is impossible (permissions, a special file across file systems).
     """
-    status = os.lstat(path)
-    current = FileIdentity.of(status)
-    if expected is not None and current != expected:
-        return None
     for candidate in candidates(folder, path.name):
         try:
             _link(path, candidate)  # fails if the name exists: no overwrite, even in a race
         except FileExistsError:
             continue
         except OSError as exc:
+            status = os.lstat(path)
+            if expected is not None and FileIdentity.of(status) != expected:
+                return None
             if exc.errno == errno.EXDEV:
                 return _copy_across(path, status, folder)
             return _rename_unique(path, folder)  # no hard links here (a folder, say)
-        if not identity(candidate).same_inode(current):
-            os.unlink(candidate)  # replaced between the check and the link: not ours
+        # The link is the file itself, so checking it (not `path`) leaves no gap in which
+        # a replacement could slip through unnoticed.
+        if expected is not None and identity(candidate) != expected:
+            os.unlink(candidate)  # another file by now: not the one that was read
             return None
         os.unlink(path)
         return candidate

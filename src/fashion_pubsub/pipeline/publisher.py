@@ -49,6 +49,7 @@ class FilePublisher:
         self._stats = stats
         self._published = settings.published_dir.resolve()
         self._rejected = settings.rejected_path().resolve()
+        self._own_names = {self._published.name, self._rejected.name}
         self._ready: queue.Queue[Path] = queue.Queue()
         self._later: list[tuple[float, Path]] = []  # (when, path): looked at again then
         self._confirmed: dict[Path, FileIdentity] = {}  # sent, but not moved yet
@@ -147,10 +148,11 @@ class FilePublisher:
     def _message_for(self, path: Path) -> tuple[OutgoingMessage, FileIdentity] | None:
         """The message for one file, or None when it is not to be sent (now). Whatever the
         file is or holds ends here, as this file's rejection."""
-        if path in (self._published, self._rejected):
+        if path.name in self._own_names and path in (self._published, self._rejected):
             return None  # our own output folders, when they sit inside the input folder
-        if path in self._confirmed and self._finish(path, self._confirmed[path]):
-            return None  # sent already; only its move was left to do
+        if self._confirmed and path in self._confirmed:
+            if self._finish(path, self._confirmed[path]):
+                return None  # sent already; only its move was left to do
         seen = time.time()
         try:
             image = load_image(path, self._settings.max_image_bytes)
