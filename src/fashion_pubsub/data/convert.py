@@ -8,14 +8,10 @@ hidden temporary name and renamed, so a folder watcher never sees half a file.
 from collections.abc import Iterable
 from pathlib import Path
 
-from fashion_pubsub.data.errors import DataError
+from fashion_pubsub.data.errors import RangeError
 from fashion_pubsub.data.idx import read_pair
 from fashion_pubsub.data.png import png_bytes
 from fashion_pubsub.files import write_atomically
-
-
-class RangeError(DataError):
-    """--start/--end do not select any image of the file."""
 
 
 def check_range(start: int, end: int, count: int) -> None:

@@ -6,8 +6,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from fashion_pubsub.cli import main
-from fashion_pubsub.data.convert import RangeError, convert_range
+from fashion_pubsub.data.convert import convert_range
 from fashion_pubsub.data.dataset import load_split, split_paths
+from fashion_pubsub.data.errors import RangeError
 from fashion_pubsub.data.png import read_label
 
 
