@@ -8,6 +8,7 @@ nothing stops the loop. It blocks on a queue fed by inotify, so it idles at ~0% 
 
 import heapq
 import logging
+import os
 import queue
 import threading
 import time
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from fashion_pubsub.brokers.base import OutgoingMessage, Publisher
-from fashion_pubsub.files import FileIdentity, fitting_name, move_unique, write_atomically
+from fashion_pubsub.files import FileIdentity, candidates, move_unique, write_atomically
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.pipeline.errors import RejectedFileError
 from fashion_pubsub.pipeline.folders import (
@@ -242,7 +243,9 @@ class FilePublisher:
             return
         self._left.add(identity)
         self._rejected.mkdir(parents=True, exist_ok=True)
-        note = self._rejected / fitting_name(path.name, REASON_SUFFIX)
+        # Another rejected file of that name keeps its own note.
+        names = candidates(self._rejected, path.name + REASON_SUFFIX)
+        note = next(name for name in names if not os.path.lexists(name))
         text = f"{reason}\nleft in {path.parent}: it cannot be moved here ({exc.strerror})\n"
         write_atomically(note, text.encode("utf-8", "backslashreplace"))
         self._stats.add(rejected=1)

@@ -337,3 +337,21 @@ def test_a_rejected_folder_that_cannot_be_made_stops_nothing(tmp_path: Path) -> 
     assert [m.attributes["source_file"] for m in folders.sent()] == ["0.png"]
     assert (folders.input / "bad.png").exists(), "kept until rejected/ can take it"
     assert (folders.published / "0.png").exists()
+
+
+def test_a_pipe_that_cannot_cross_file_systems_stays_with_its_own_note(
+    tmp_path: Path, other_file_system: Path
+) -> None:
+    folders = make_folders(tmp_path, rejected_dir=other_file_system)
+    folders.drop("p.png", b"")
+    folders.publish_all()  # a file of that name rejected earlier
+    os.mkfifo(folders.input / "p.png")
+    folders.drop("0.png", png_bytes(PIXELS, 0))
+    for _ in range(2):
+        folders.publish_all()
+    notes = folders.reasons()
+    assert sorted(notes) == ["p.png-1.reason", "p.png.reason"]
+    assert "empty" in notes["p.png.reason"]
+    assert "named pipe" in notes["p.png-1.reason"] and "cannot be moved" in notes["p.png-1.reason"]
+    assert stat.S_ISFIFO(os.lstat(folders.input / "p.png").st_mode)
+    assert [m.attributes["source_file"] for m in folders.sent()] == ["0.png"]
