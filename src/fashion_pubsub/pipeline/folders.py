@@ -1,6 +1,7 @@
 """Where the publisher's files end: published/, or rejected/ with a `.reason` note; and,
 at start, finishing the moves that a crash interrupted."""
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -35,6 +36,43 @@ def write_reason(rejected: Path, reason: str) -> Path:
     return note
 
 
+def remove_stale_copies(folder: Path) -> int:
+    """Remove the hidden `.<name>.<pid>.tmp` copies that a publisher killed in the middle
+    of a move across file systems left in `folder`; returns how many. A copy whose
+    process still runs is in use; this process's own are stale (a restarted container
+    often gets the same pid, and this one has not started copying yet)."""
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        pid = _temporary_pid(name)
+        if pid is None or (pid != os.getpid() and _running(pid)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(folder / name)
+            removed += 1
+    return removed
+
+
+def _temporary_pid(name: str) -> int | None:
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return None
+    pid = name[: -len(".tmp")].rpartition(".")[2]
+    return int(pid) if pid.isascii() and pid.isdigit() else None
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
+
+
 def finish_interrupted_moves(input_dir: Path, published: Path, rejected: Path) -> int:
     """Remove each input file that a stopped publisher had already moved: a crash between
     the link (or copy) into published/ or rejected/ and the removal leaves the file in
@@ -45,6 +83,8 @@ def finish_interrupted_moves(input_dir: Path, published: Path, rejected: Path) -
         published: where published files go.
         rejected: where rejected files go.
     """
+    for folder in (published, rejected):
+        remove_stale_copies(folder)
     finished = 0
     try:
         names = sorted(os.listdir(input_dir))

@@ -355,3 +355,17 @@ def test_a_pipe_that_cannot_cross_file_systems_stays_with_its_own_note(
     assert "named pipe" in notes["p.png-1.reason"] and "cannot be moved" in notes["p.png-1.reason"]
     assert stat.S_ISFIFO(os.lstat(folders.input / "p.png").st_mode)
     assert [m.attributes["source_file"] for m in folders.sent()] == ["0.png"]
+
+
+def test_copies_left_by_a_killed_publisher_are_removed_at_start(folders: Folders) -> None:
+    folders.published.mkdir()
+    stale = folders.published / f".0.png.{2**22 + 7}.tmp"  # above any pid_max: not running
+    stale.write_bytes(b"half a copy")
+    mine = folders.published / f".1.png.{os.getpid()}.tmp"
+    mine.write_bytes(b"from this pid's previous life")
+    live = folders.published / f".2.png.{os.getppid()}.tmp"
+    live.write_bytes(b"another publisher is copying")
+    keep = folders.published / "3.png"
+    keep.write_bytes(b"published")
+    finish_interrupted_moves(folders.input, folders.published, folders.rejected)
+    assert sorted(os.listdir(folders.published)) == [live.name, "3.png"]
