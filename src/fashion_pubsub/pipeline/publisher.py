@@ -28,6 +28,7 @@ from fashion_pubsub.pipeline.images import load_image
 from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.watcher import FolderWatcher
 from fashion_pubsub.pipeline.wire import encode
+from fashion_pubsub.pipeline.writers import OpenWriters
 from fashion_pubsub.settings import PublisherSettings
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class FilePublisher:
         self._later: list[tuple[float, Path]] = []  # (when, path): looked at again then
         self._confirmed: dict[Path, FileIdentity] = {}  # sent, but not moved yet
         self._left: set[FileIdentity] = set()  # rejected but unmovable: noted once
+        self._writers = OpenWriters(settings.input_dir)
 
     def run(self, stop: threading.Event) -> None:
         """Publish until `stop` is set."""
@@ -211,13 +213,18 @@ class FilePublisher:
             self._look_again(exc.path, time.time() + _REJECT_RETRY_SECONDS)
 
     def _reject_when_settled(self, exc: RejectedFileError) -> None:
-        """Reject now, or look again once the file has stopped changing: content that
-        looks truncated may be a writer still at work (a file found by the start-up scan)."""
+        """Reject now, or look again later: content that looks truncated may be a writer
+        still at work (on a file found by the start-up scan), so a file changed moments
+        ago, or held open for writing by a process, is not judged yet."""
         identity = exc.identity
         if exc.unfinished and identity is not None:
             changed = identity.mtime_ns / 1e9
             if 0 <= time.time() - changed < self._settings.settle_seconds:
                 self._look_again(exc.path, changed + self._settings.settle_seconds)
+                return
+            if self._writers.holds(identity.device, identity.inode):
+                # Its close brings it back (IN_CLOSE_WRITE); the look is a safety net.
+                self._look_again(exc.path, time.time() + _REJECT_RETRY_SECONDS)
                 return
         self._reject(exc.path, exc.reason, identity)
 

@@ -369,3 +369,24 @@ def test_copies_left_by_a_killed_publisher_are_removed_at_start(folders: Folders
     keep.write_bytes(b"published")
     finish_interrupted_moves(folders.input, folders.published, folders.rejected)
     assert sorted(os.listdir(folders.published)) == [live.name, "3.png"]
+
+
+def test_a_file_held_open_for_writing_is_not_rejected_however_long_its_writer_pauses(
+    folders: Folders,
+) -> None:
+    path = folders.input / "download.png"
+    data = png_bytes(PIXELS, 6)
+    with path.open("wb") as writer:
+        writer.write(data[:100])
+        writer.flush()
+        os.utime(path, (1, 1))  # the writer has paused for a long time
+        folders.publish_all()
+        assert path.exists() and not folders.reasons()
+        writer.write(data[100:])
+    folders.publish_all()  # after the close (IN_CLOSE_WRITE brings it back)
+    assert [m.attributes["true_label"] for m in folders.sent()] == ["6"]
+    reader = folders.drop("read-only.png", b"\x89PNG cut")
+    os.utime(reader, (1, 1))
+    with reader.open("rb"):  # open, but not for writing: judged as it is
+        folders.publish_all()
+    assert "read-only.png.reason" in folders.reasons()
