@@ -149,7 +149,12 @@ class Lane:
             ],
         )
 
-    def publisher(self, extra: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+    def publisher(
+        self,
+        published: Path | None = None,
+        rejected: Path | None = None,
+        extra: Sequence[str] = (),
+    ) -> subprocess.Popen[bytes]:
         return self._spawn(
             "publisher",
             [
@@ -157,9 +162,9 @@ class Lane:
                 "--input",
                 str(self.folder("input")),
                 "--published",
-                str(self.folder("published")),
+                str(published or self.folder("published")),
                 "--rejected",
-                str(self.folder("rejected")),
+                str(rejected or self.folder("rejected")),
                 *extra,
             ],
         )
