@@ -45,7 +45,25 @@ if TYPE_CHECKING:
     "--no-quantize", is_flag=True, help="Serve the float model instead of its int8 quantisation."
 )
 @click.option("--epochs", type=click.IntRange(1), default=TrainConfig.epochs, help="Most epochs.")
+@click.option(
+    "--time-budget",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds: start no epoch that would likely end after this (the best epoch is kept).",
+)
 @click.option("--seed", type=int, default=TrainConfig.seed, help="Random seed.")
+@click.option(
+    "--crop-padding",
+    type=click.IntRange(0, 8),
+    default=TrainConfig.crop_padding,
+    help="Augmentation: random shifts of up to this many pixels (0: none).",
+)
+@click.option(
+    "--label-smoothing",
+    type=click.FloatRange(0, 0.5),
+    default=TrainConfig.label_smoothing,
+    help="Share of each target spread over all classes.",
+)
 @click.option(
     "--batch-size", type=click.IntRange(1), default=TrainConfig.batch_size, help="Images per step."
 )

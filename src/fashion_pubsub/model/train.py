@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from fashion_pubsub.data.dataset import Dataset
-from fashion_pubsub.logs import log_event
+from fashion_pubsub.model.callbacks import epoch_progress, time_budget
 from fashion_pubsub.model.errors import TrainingDependencyError
 from fashion_pubsub.model.network import build_network
 
@@ -29,15 +29,22 @@ class TrainConfig:
     learning_rate: peak Adam learning rate, decayed by a cosine schedule.
     patience: epochs without a better validation accuracy before stopping.
     limit: train on only the first `limit` training images (quick runs, tests).
+    crop_padding: pixels of zero padding around each training image before a random
+        28x28 crop (shifts of up to this many pixels); 0 turns crops off.
+    label_smoothing: share of each target's probability spread over all ten classes.
+    time_budget: seconds; no epoch starts that would likely end after it (None: no limit).
     """
 
-    epochs: int = 14
+    epochs: int = 30
     batch_size: int = 128
     seed: int = 2021
     validation_size: int = 5000
     learning_rate: float = 2e-3
-    patience: int = 4
+    patience: int = 10
     limit: int | None = None
+    crop_padding: int = 2
+    label_smoothing: float = 0.1
+    time_budget: float | None = None
 
 
 @dataclass
@@ -71,17 +78,20 @@ def train_model(train: Dataset, config: TrainConfig) -> TrainedModel:
     tf.config.experimental.enable_op_determinism()
     fit, val = split_validation(train, config)
     model = build_network()
-    steps = max(1, len(fit.images) // config.batch_size) * config.epochs
-    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)
+    per_epoch = -(-len(fit.images) // config.batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, per_epoch * config.epochs
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
-        loss="sparse_categorical_crossentropy",
+        # One-hot targets: Keras' sparse loss has no label smoothing.
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
     )
     started = time.monotonic()
     history = model.fit(
         _augmented(tf, fit, config),
-        validation_data=(_as_input(val.images), val.labels),
+        validation_data=(_as_input(val.images), _one_hot(val.labels)),
         epochs=config.epochs,
         shuffle=False,  # the tf.data pipeline shuffles, seeded
         verbose=0,
@@ -89,7 +99,8 @@ def train_model(train: Dataset, config: TrainConfig) -> TrainedModel:
             keras.callbacks.EarlyStopping(
                 monitor="val_accuracy", patience=config.patience, restore_best_weights=True
             ),
-            _EpochLog(keras, config.epochs),
+            epoch_progress(keras, config.epochs, per_epoch),
+            time_budget(keras, config.time_budget, started),
         ],
     )
     scores = history.history["val_accuracy"]
@@ -107,17 +118,31 @@ def _as_input(images: np.ndarray) -> np.ndarray:
     return images[..., None].astype(np.float32)
 
 
-def _augmented(tf: Any, fit: Dataset, config: TrainConfig) -> Any:
-    """Shuffled batches with seeded horizontal flips (clothes look alike mirrored)."""
-    data = tf.data.Dataset.from_tensor_slices((_as_input(fit.images), fit.labels.astype(np.int32)))
-    data = data.shuffle(len(fit.images), seed=config.seed, reshuffle_each_iteration=True)
+def _one_hot(labels: np.ndarray) -> np.ndarray:
+    one_hot: np.ndarray = np.eye(10, dtype=np.float32)[labels]
+    return one_hot
 
-    def flip(index: Any, pair: Any) -> Any:
+
+def _augmented(tf: Any, fit: Dataset, config: TrainConfig) -> Any:
+    """Shuffled batches with seeded horizontal flips (clothes look alike mirrored) and,
+    with `crop_padding`, seeded random shifts (a crop of the zero-padded image).
+
+    No vertical flips: clothes have an up.
+    """
+    data = tf.data.Dataset.from_tensor_slices((_as_input(fit.images), _one_hot(fit.labels)))
+    data = data.shuffle(len(fit.images), seed=config.seed, reshuffle_each_iteration=True)
+    pad = config.crop_padding
+
+    def augment(index: Any, pair: Any) -> Any:
         image, label = pair
         seed = tf.stack([tf.constant(config.seed, tf.int64), index])
-        return tf.image.stateless_random_flip_left_right(image, seed), label
+        image = tf.image.stateless_random_flip_left_right(image, seed)
+        if pad:
+            padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
+            image = tf.image.stateless_random_crop(padded, tf.shape(image), seed + 1)
+        return image, label
 
-    data = data.enumerate().map(flip, num_parallel_calls=1, deterministic=True)
+    data = data.enumerate().map(augment, num_parallel_calls=1, deterministic=True)
     return data.batch(config.batch_size).prefetch(2)
 
 
@@ -131,27 +156,3 @@ def _import_tensorflow() -> tuple[Any, Any]:
             'install it with `pip install -e ".[train]"`'
         ) from exc
     return tf, keras
-
-
-def _EpochLog(keras: Any, epochs: int) -> Any:  # noqa: N802 - builds a Keras callback lazily
-    class EpochLog(keras.callbacks.Callback):  # type: ignore[misc]
-        def __init__(self) -> None:
-            super().__init__()
-            self._start = time.monotonic()
-
-        def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-            self._start = time.monotonic()
-
-        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-            logs = logs or {}
-            log_event(
-                logger,
-                "epoch",
-                epoch=f"{epoch + 1}/{epochs}",
-                seconds=round(time.monotonic() - self._start, 1),
-                loss=round(logs.get("loss", 0.0), 4),
-                accuracy=round(logs.get("accuracy", 0.0), 4),
-                val_accuracy=round(logs.get("val_accuracy", 0.0), 4),
-            )
-
-    return EpochLog()
