@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 SERVED_MODEL = "model.onnx"
 FLOAT_MODEL = "model_float.onnx"
-MAX_ACCURACY_LOSS = 0.005
+MAX_ACCURACY_LOSS = 0.003  # issue 19: the served int8 model within 0.3 points of float
 SAME_OUTPUT_TOLERANCE = 1e-5
 QUANTIZATION = {
     "tool": "onnxruntime.quantization.quantize_static",
