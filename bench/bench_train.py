@@ -22,7 +22,8 @@ from typing import Any
 
 from fashion_pubsub.data.dataset import load_split
 from fashion_pubsub.logs import configure_logging
-from fashion_pubsub.model.train import TrainConfig, train_model
+from fashion_pubsub.model.config import TrainConfig
+from fashion_pubsub.model.train import train_model
 
 # Each step adds one change to the one before, starting from the recipe of version 1.
 ABLATIONS = {

@@ -5,13 +5,12 @@ environment variables, then the defaults below. Constructing a settings object
 reads the environment; importing this module does not.
 """
 
+import uuid
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from fashion_pubsub.data.dataset import DEBIAN_DATA_DIR
 
 BrokerName = Literal["google-pubsub", "apache-kafka"]
 BROKER_NAMES: tuple[BrokerName, ...] = ("google-pubsub", "apache-kafka")
@@ -23,6 +22,10 @@ EMULATOR_SCRIPT = Path(
 
 def _config(prefix: str) -> SettingsConfigDict:
     return SettingsConfigDict(env_prefix=prefix, frozen=True, extra="ignore", populate_by_name=True)
+
+
+# Where Debian's dataset-fashion-mnist package installs the files.
+DEBIAN_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
 class AppSettings(BaseSettings):
@@ -53,6 +56,33 @@ class TopicSettings(BaseSettings):
     def topic_names(self) -> tuple[str, str, str]:
         """Input, predictions and dead-letter topics."""
         return (self.input_topic, self.predictions_topic, self.dead_letter_topic)
+
+    @classmethod
+    def for_run(cls, prefix: str) -> "TopicSettings":
+        """Topics, subscription and group of one run (a demo, a bench round, a test), named
+        `<prefix>-...-<8 hex>`: a run never reads messages an earlier, interrupted run left
+        behind, so its figures are its own. Delete them when the run ends.
+
+        Args:
+            prefix: the first word of every name, e.g. "demo".
+        """
+        suffix = uuid.uuid4().hex[:8]
+        return cls(
+            input_topic=f"{prefix}-input-{suffix}",
+            predictions_topic=f"{prefix}-predictions-{suffix}",
+            dead_letter_topic=f"{prefix}-dead-letter-{suffix}",
+            subscription=f"{prefix}-input-{suffix}-subscribers",
+            consumer_group=f"{prefix}-{suffix}",
+        )
+
+    def as_environment(self) -> dict[str, str]:
+        """The environment variables that give a child process these names. They are
+        derived from the fields and the model's env_prefix, as pydantic-settings reads them,
+        so a new field needs no second spelling."""
+        prefix = self.model_config.get("env_prefix", "")
+        return {
+            f"{prefix}{name}".upper(): str(getattr(self, name)) for name in type(self).model_fields
+        }
 
 
 class KafkaSettings(BaseSettings):
@@ -128,8 +158,16 @@ class ServerSettings(BaseSettings):
     rest_api_host: str = "127.0.0.1"
     rest_api_port: int = Field(default=8501, ge=0, le=65535)
     rest_api_num_threads: int = Field(default=4, ge=1, le=256)
+    rest_api_max_connections: int = Field(default=512, ge=1)
+    rest_api_body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # tensorflow_model_server's --port; 0 serves no gRPC
+    grpc_port: int = Field(default=8500, ge=0, le=65535)
+    grpc_host: str = "127.0.0.1"
+    # TF Serving accepts messages far above gRPC's default of 4 MiB; so do we, up to this
+    grpc_max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=4096, le=2**31 - 1)
     tensorflow_intra_op_parallelism: int = Field(default=0, ge=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    rest_api_header_timeout_seconds: float = Field(default=30.0, gt=0)
     enable_batching: bool = True
     max_batch_size: int = Field(default=256, ge=1)
     batch_timeout_micros: int = Field(default=0, ge=0)
@@ -141,10 +179,18 @@ class PublisherSettings(BaseSettings):
     model_config = _config("FASHION_PUBSUB_PUBLISHER_")
     input_dir: Path = Path("workdir/input-images")
     published_dir: Path = Path("workdir/published-images")
-    rejected_dir: Path = Path("workdir/rejected")
+    rejected_dir: Path | None = None
     batch_size: int = Field(default=500, ge=1, le=10_000)
     max_wait_seconds: float = Field(default=0.005, ge=0)
     max_image_bytes: int = Field(default=1_000_000, ge=1)
+    # A file that looks truncated but changed less than this long ago may still be being
+    # written (found by the start-up scan, say): it is looked at again before rejection.
+    settle_seconds: float = Field(default=2.0, ge=0)
+
+    def rejected_path(self) -> Path:
+        """`rejected_dir`, by default `rejected` beside the input folder: on the same file
+        system as the input, wherever that is, so a rejection is a rename."""
+        return self.rejected_dir or self.input_dir.absolute().parent / "rejected"
 
 
 class SubscriberSettings(BaseSettings):
@@ -156,8 +202,13 @@ class SubscriberSettings(BaseSettings):
     results: Path | None = None
     batch_size: int = Field(default=256, ge=1, le=4096)
     max_wait_seconds: float = Field(default=0.005, ge=0)
+    # A batch waits for an unavailable model server as long as it takes (never given
+    # back, so no delivery attempt counts); `hold_seconds` is how often it says so.
     hold_seconds: float = Field(default=60.0, gt=0)
     max_backoff_seconds: float = Field(default=5.0, gt=0)
+    # Failures of one message on its own before it is dead-lettered with its last error.
+    # Keep it below Pub/Sub's max_delivery_attempts, whose policy gives no reason.
+    max_attempts: int = Field(default=3, ge=1, le=100)
 
     def results_path(self) -> Path:
         return self.results or self.output_dir / "results.jsonl"

@@ -1,9 +1,10 @@
-"""Errors from the brokers.
+"""Errors from the brokers. Each says whether trying again later can succeed (`retriable`),
+as confluent-kafka's `KafkaError.retriable()` does; the cause is kept as `__cause__`.
 
 FashionPubSubError
- └── BrokerError                  a broker refused an operation
-      ├── BrokerUnavailableError  it cannot be reached (start it, or fix the address)
-      └── TopicNotFoundError      a topic or subscription is missing (run init-brokers)
+ └── BrokerError                  a broker refused an operation (retriable if its cause is)
+      ├── BrokerUnavailableError  it cannot be reached (start it, or fix the address): retriable
+      └── TopicNotFoundError      a topic or subscription is missing (run init-brokers): not
 """
 
 from fashion_pubsub.errors import FashionPubSubError
@@ -12,10 +13,36 @@ from fashion_pubsub.errors import FashionPubSubError
 class BrokerError(FashionPubSubError):
     """A broker refused an operation."""
 
+    @property
+    def retriable(self) -> bool:
+        """Whether the same call may succeed later: what the client library's error says."""
+        return _is_transient(self.__cause__)
+
 
 class BrokerUnavailableError(BrokerError):
     """The broker cannot be reached; the message names the address and the fix."""
 
+    @property
+    def retriable(self) -> bool:
+        return True  # brokers come back: a restart, a network partition healing
+
 
 class TopicNotFoundError(BrokerError):
     """A topic or subscription does not exist; run `fashion-pubsub init-brokers`."""
+
+    @property
+    def retriable(self) -> bool:
+        return False  # it stays missing until someone creates it
+
+
+def _is_transient(cause: BaseException | None) -> bool:
+    """confluent-kafka's KafkaException carries a KafkaError that knows; google-api-core
+    classes its errors as transient (unavailable, overloaded, internal) or not."""
+    if cause is None:
+        return False
+    kafka_error = cause.args[0] if cause.args else None
+    if callable(getattr(kafka_error, "retriable", None)):
+        return bool(kafka_error.retriable())  # type: ignore[union-attr]
+    from google.api_core import exceptions, retry
+
+    return isinstance(cause, exceptions.GoogleAPIError) and bool(retry.if_transient_error(cause))

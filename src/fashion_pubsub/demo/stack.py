@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import httpx
@@ -45,13 +44,8 @@ class Stack:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._exit.close()
+    def __exit__(self, *exc_info: object) -> None:
+        self._exit.close()  # spawned processes first, then the services, in reverse
 
     def ensure_broker(self, broker: BrokerName) -> None:
         """Start the local Kafka or emulator unless it already runs (then leave it running)."""
@@ -71,7 +65,9 @@ class Stack:
         # other core busy, and a second thread then costs more CPU per image than it saves
         # in time (~100 against ~82 µs measured; one thread still serves ~12,000 images/s).
         args = ["serve", "--model_base_path", str(model_base_path), "--rest_api_port", str(port)]
-        self.spawn("model-server", [*args, "--tensorflow_intra_op_parallelism", "1"])
+        # the pipeline speaks REST; no gRPC port, so two demos never contend for 8500
+        args += ["--port", "0", "--tensorflow_intra_op_parallelism", "1"]
+        self.spawn("model-server", args)
         self.wait_until(lambda: _answers(url), "model-server", f"the model server at {url}")
 
     def spawn(

@@ -1,4 +1,10 @@
-"""Errors of the pipeline: FashionPubSubError -> PipelineError -> ...
+"""Errors of the pipeline.
+
+FashionPubSubError
+ └── PipelineError            an image or a message cannot be processed
+      ├── RejectedFileError   a file is not a usable image: rejected/ with its reason
+      ├── WireFormatError     a message is not a valid image message: dead letter
+      └── HoldExpiredError    a batch held for the model server is given back (stopping)
 
 Each carries what its handler needs: the file and reason for `rejected/`, the
 message and reason for the dead-letter topic.
@@ -7,6 +13,7 @@ message and reason for the dead-letter topic.
 from pathlib import Path
 
 from fashion_pubsub.errors import FashionPubSubError
+from fashion_pubsub.files import FileIdentity
 
 
 class PipelineError(FashionPubSubError):
@@ -14,12 +21,29 @@ class PipelineError(FashionPubSubError):
 
 
 class RejectedFileError(PipelineError):
-    """A file in the input folder is not a usable image; it goes to rejected/."""
+    """A file in the input folder is not a usable image; it goes to rejected/.
 
-    def __init__(self, path: Path, reason: str) -> None:
+    Args:
+        path: the file.
+        reason: why, for its `.reason` note.
+        identity: the file as it was judged; only that file is moved.
+        unfinished: the content may just not be complete yet (a writer still at work),
+            so a file changed moments ago is looked at again before it is rejected.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        reason: str,
+        identity: FileIdentity | None = None,
+        *,
+        unfinished: bool = False,
+    ) -> None:
         super().__init__(f"{path.name}: {reason}")
         self.path = path
         self.reason = reason
+        self.identity = identity
+        self.unfinished = unfinished
 
 
 class WireFormatError(PipelineError):
@@ -28,3 +52,8 @@ class WireFormatError(PipelineError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class HoldExpiredError(PipelineError):
+    """A batch held while the model server is unavailable is given back unprocessed: the
+    subscriber is stopping. (An outage alone never ends a hold: see the subscriber.)"""

@@ -5,6 +5,8 @@ Pub/Sub attributes): see docs/wire-format.md. The Kafka key is the image id.
 """
 
 import hashlib
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -17,6 +19,10 @@ SCHEMA_VERSION = "1"
 SHAPE = (28, 28)
 PIXELS = SHAPE[0] * SHAPE[1]
 REQUIRED = ("schema", "image_id", "source_file", "shape", "dtype")
+MAX_SOURCE_FILE = 4096  # PATH_MAX: longer is no file name
+_IMAGE_ID = re.compile(r"[0-9a-f]{32}")
+_LABEL = re.compile(r"[0-9]")
+_TIME = re.compile(r"[0-9]{1,11}(?:\.[0-9]{1,9})?")  # up to year 5138, to the nanosecond
 
 
 @dataclass(frozen=True)
@@ -33,10 +39,36 @@ class ImageMessage:
 
 def image_id(source_file: str, pixels: np.ndarray) -> str:
     """Stable id of a file's image: the same name and pixels always give the same id, so a
-    republished or redelivered file is recognised; another file is another image."""
-    digest = hashlib.sha256(source_file.encode("utf-8", "surrogatepass"))
+    republished or redelivered file is recognised; another file is another image.
+
+    The name's exact bytes count, so `café.png` in Latin-1 and in UTF-8 are two images."""
+    digest = hashlib.sha256(_name_bytes(source_file))
     digest.update(pixels.tobytes())
     return digest.hexdigest()[:32]
+
+
+def name_attributes(source_file: str) -> dict[str, str]:
+    """`source_file` as attributes: the name itself when it is UTF-8; otherwise (a name
+    in Latin-1, say) its UTF-8 reading with each bad byte shown as U+FFFD, plus
+    `source_file_hex`, the exact bytes in hex. Kafka headers and Pub/Sub attributes take
+    only UTF-8 text, and a name must never be lost or jam the publisher.
+
+    Args:
+        source_file: a file name as Python reads it (`os.fsdecode`: undecodable bytes
+            are lone surrogates).
+    """
+    raw = _name_bytes(source_file)
+    try:
+        return {"source_file": raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"source_file": raw.decode("utf-8", "replace"), "source_file_hex": raw.hex()}
+
+
+def _name_bytes(source_file: str) -> bytes:
+    try:
+        return os.fsencode(source_file)
+    except UnicodeEncodeError:  # a lone surrogate that no file system name decodes to
+        return source_file.encode("utf-8", "surrogatepass")
 
 
 def encode(
@@ -51,7 +83,7 @@ def encode(
     attributes = {
         "schema": SCHEMA_VERSION,
         "image_id": identity,
-        "source_file": source_file,
+        **name_attributes(source_file),
         "shape": "28,28",
         "dtype": "uint8",
         "seen_at": f"{seen_at:.6f}",
@@ -63,48 +95,78 @@ def encode(
 
 
 def decode(message: Message) -> ImageMessage:
-    """Check and decode a received message.
+    """Check and decode a received message: the one place where its attributes and body
+    become typed values. Nothing but WireFormatError leaves it, whatever the message holds.
 
     Raises:
         WireFormatError: with the reason, for the dead-letter topic.
     """
+    if message.defect is not None:
+        raise WireFormatError(message.defect)
     attributes = message.attributes
+    not_text = sorted(str(k) for k, v in attributes.items() if not isinstance(v, str))
+    if not_text:
+        raise WireFormatError(f"attribute(s) {not_text[:5]} are not text")
     missing = [key for key in REQUIRED if not attributes.get(key)]
     if missing:
         raise WireFormatError(f"missing attribute(s) {missing}")
     if attributes["schema"] != SCHEMA_VERSION:
-        raise WireFormatError(f"schema {attributes['schema']!r} is not {SCHEMA_VERSION!r}")
+        raise WireFormatError(f"schema {_shown(attributes['schema'])} is not {SCHEMA_VERSION!r}")
     if attributes["shape"] != "28,28" or attributes["dtype"] != "uint8":
         raise WireFormatError(
-            f"shape {attributes['shape']} dtype {attributes['dtype']}: "
+            f"shape {_shown(attributes['shape'])} dtype {_shown(attributes['dtype'])}: "
             "only 28,28 uint8 images are accepted"
         )
     if len(message.payload) != PIXELS:
         raise WireFormatError(f"body has {len(message.payload)} bytes, 28x28 uint8 needs {PIXELS}")
     return ImageMessage(
-        image_id=attributes["image_id"],
+        image_id=_image_id(attributes["image_id"]),
         pixels=np.frombuffer(message.payload, dtype=np.uint8).reshape(SHAPE),
-        source_file=attributes["source_file"],
+        source_file=_source_file(attributes["source_file"]),
         true_label=_label(attributes.get("true_label")),
         seen_at=_time(attributes, "seen_at"),
         published_at=_time(attributes, "published_at"),
     )
 
 
+def _shown(text: str) -> str:
+    """An untrusted value for a reason: quoted, and cut short if long."""
+    return repr(text[:40] + "…") if len(text) > 40 else repr(text)
+
+
+def _image_id(text: str) -> str:
+    # The id names output files and results: only the exact form `encode` gives it.
+    if not _IMAGE_ID.fullmatch(text):
+        raise WireFormatError(f"image_id {_shown(text)} is not 32 lowercase hex characters")
+    return text
+
+
+def _source_file(text: str) -> str:
+    if len(text) > MAX_SOURCE_FILE:
+        raise WireFormatError(f"source_file has {len(text)} characters, over {MAX_SOURCE_FILE}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates: no JSON record could hold them
+        raise WireFormatError(f"source_file {_shown(text)} is not valid Unicode") from exc
+    return text
+
+
 def _label(text: str | None) -> int | None:
     if text is None:
         return None
-    if not (text.isdigit() and int(text) <= 9):
-        raise WireFormatError(f"true_label {text!r} is not a class 0-9")
+    if not _LABEL.fullmatch(text):  # ASCII digits only: int("²") and int("٣") would pass
+        raise WireFormatError(f"true_label {_shown(text)} is not a class 0-9")
     return int(text)
 
 
 def _time(attributes: Mapping[str, str], key: str) -> float:
-    text = attributes.get(key, "0")
-    try:
-        return float(text)
-    except ValueError as exc:
-        raise WireFormatError(f"{key} {text!r} is not a time in seconds") from exc
+    text = attributes.get(key)
+    if text is None:
+        raise WireFormatError(f"missing attribute {key!r}")
+    # Plain decimal seconds only: float() would also take "nan", "inf", "1e999" and "١".
+    if not _TIME.fullmatch(text):
+        raise WireFormatError(f"{key} {_shown(text)} is not a time in seconds")
+    return float(text)
 
 
 def safe_stem(source_file: str, fallback: str) -> str:

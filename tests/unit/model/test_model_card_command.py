@@ -7,8 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from fashion_pubsub.cli import main
-
-from ...conftest import MODEL_BASE_PATH, served_model_version
+from tests.conftest import MODEL_BASE_PATH, served_model_version
 
 pytest.importorskip("matplotlib")
 
