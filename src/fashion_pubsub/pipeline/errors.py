@@ -28,3 +28,12 @@ class WireFormatError(PipelineError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class OutputPathError(PipelineError):
+    """No output name inside the output folder is free for an image."""
+
+
+class ResultsWriteError(PipelineError):
+    """The results log could not take a batch's records (disk full, say): the batch
+    must not be acknowledged."""

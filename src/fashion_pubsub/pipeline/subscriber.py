@@ -25,7 +25,7 @@ from fashion_pubsub.brokers.base import Consumer, Message, OutgoingMessage, Publ
 from fashion_pubsub.classes import CLASS_NAMES
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.pipeline.errors import WireFormatError
-from fashion_pubsub.pipeline.outputs import write_output
+from fashion_pubsub.pipeline.outputs import remove_stale_temporaries, write_output
 from fashion_pubsub.pipeline.results import DoneIndex, ResultsLog
 from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.wire import ImageMessage, decode
@@ -77,11 +77,13 @@ class ImageSubscriber:
         self._settings = settings
         self._stats = stats
         self._log = ResultsLog(settings.results_path())
-        self._index = DoneIndex(settings.results_path().parent)
+        self._index = DoneIndex(settings.results_path().parent, own_log=settings.results_path())
         self._backoff = 0.0
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
         self._in_flight: _Batch | None = None
         settings.output_dir.mkdir(parents=True, exist_ok=True)
+        for stale in remove_stale_temporaries(settings.output_dir):
+            log_event(logger, "stale_temporary_removed", file=stale.name)
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until `stop` is set."""
