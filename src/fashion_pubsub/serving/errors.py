@@ -8,6 +8,8 @@ FashionPubSubError
       ├── PayloadTooLargeError      413 the request body is over --max_body_bytes
       ├── ModelLoadError            a version folder cannot be loaded (logged, not served)
       ├── ServingUnavailableError   (client) the server cannot be reached or is failing: retry
+      │    └── ServingResponseError (client) its answer is unusable (NaN, shape, not JSON,
+      │                             too large...): the server is failing, not the images
       └── ServingRequestError       (client) the server refused the request itself: do not retry
 """
 
@@ -44,3 +46,10 @@ class ServingUnavailableError(ServingError):
 
 class ServingRequestError(ServingError):
     """Client side: the server rejected the request as invalid; retrying will not help."""
+
+
+class ServingResponseError(ServingUnavailableError):
+    """Client side: the server answered, but with something unusable (not JSON, a wrong
+    shape or type, NaN or probabilities that are not a distribution, a body far too
+    large). A failure of the server, not of the images: back off and retry as for
+    ServingUnavailableError, or catch it first to handle a broken server differently."""
