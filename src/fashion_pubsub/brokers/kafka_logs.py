@@ -4,7 +4,7 @@ held back.
 Left to itself librdkafka prints to stderr, and while a broker is down it printed
 "Connection refused" about 20 times a second per client, drowning every other line. Here
 each line becomes an event (`kafka_client_log`, `kafka_client_error`), and the same line
-(digits aside: ports, ms and counts vary) is logged at most once per `interval` seconds;
+(numbers and parenthesised counts aside: ports, ms and counts vary) is logged at most once per `interval` seconds;
 the next one says how many were held back in between (`suppressed=`).
 """
 
@@ -22,6 +22,8 @@ from fashion_pubsub.logs import log_event
 logger = logging.getLogger("fashion_pubsub.brokers.librdkafka")
 
 _DIGITS = re.compile(r"\d+")
+# librdkafka adds "(after 0ms in state CONNECT, 3 identical error(s) suppressed)" and the like.
+_COUNTS = re.compile(r"\([^()]*\d[^()]*\)")
 _DEFAULT_INTERVAL_SECONDS = 30.0
 
 
@@ -45,7 +47,7 @@ class RepeatFilter:
 
     def admit(self, *key: str) -> int | None:
         """None to hold this event back; else how many equal ones were held back before it."""
-        normalised = tuple(_DIGITS.sub("#", part) for part in key)
+        normalised = tuple(_DIGITS.sub("#", _COUNTS.sub("", part)) for part in key)
         now = self._clock()
         with self._lock:
             last, held = self._seen.get(normalised, (float("-inf"), 0))
