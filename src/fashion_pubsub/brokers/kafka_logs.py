@@ -4,8 +4,8 @@ held back.
 Left to itself librdkafka prints to stderr, and while a broker is down it printed
 "Connection refused" about 20 times a second per client, drowning every other line. Here
 each line becomes an event (`kafka_client_log`, `kafka_client_error`), and the same line
-(numbers and parenthesised counts aside: ports, ms and counts vary) is logged at most once per `interval` seconds;
-the next one says how many were held back in between (`suppressed=`).
+(numbers and parenthesised counts aside: ports, ms and counts vary) is logged at most
+once per `interval` seconds; the next one says how many were held back (`suppressed=`).
 """
 
 import logging
