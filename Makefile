@@ -16,13 +16,17 @@ BENCH_WORKDIR ?= workdir
 # Prefer the data beside the project (CI, developers), then the Debian package.
 DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/t10k-images-idx3-ubyte.gz),$(SHARED_DATA),$(DEBIAN_DATA))
 
-.PHONY: demo test setup setup-dev system kafka data lint bench clean-state
+.PHONY: demo test test-unit setup setup-dev system kafka data lint bench clean-state
 
 demo: setup data kafka
 	$(BIN)/fashion-pubsub demo --broker $(BROKER) --images $(IMAGES) --data-dir $(DATA_DIR)
 
-test: setup-dev data kafka
-	FASHION_PUBSUB_DATA_DIR=$(DATA_DIR) $(BIN)/pytest
+# Unit tests first (seconds, no broker), then the integration tests on the real services.
+test: test-unit kafka
+	FASHION_PUBSUB_DATA_DIR=$(DATA_DIR) $(BIN)/pytest tests/integration
+
+test-unit: setup-dev data
+	FASHION_PUBSUB_DATA_DIR=$(DATA_DIR) $(BIN)/pytest tests/unit
 
 lint: setup-dev
 	$(BIN)/ruff check src tests bench

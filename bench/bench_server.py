@@ -144,7 +144,7 @@ def _parse_args() -> argparse.Namespace:
 def _model_dir(args: argparse.Namespace, work: Path) -> Path:
     if args.tiny_model:
         sys.path.insert(0, str(ROOT))
-        from tests.serving.conftest import export_version
+        from tests.support.serving import export_version
 
         return export_version(work / "tiny", 1).resolve()
     if args.model_dir is not None:

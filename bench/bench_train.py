@@ -12,7 +12,7 @@ import platform
 from pathlib import Path
 
 from fashion_pubsub.logs import configure_logging
-from fashion_pubsub.model.train import TrainConfig
+from fashion_pubsub.model.config import TrainConfig
 from fashion_pubsub.model.workflow import run_training
 
 

@@ -11,8 +11,6 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fashion_pubsub.data.dataset import DEBIAN_DATA_DIR
-
 BrokerName = Literal["google-pubsub", "apache-kafka"]
 BROKER_NAMES: tuple[BrokerName, ...] = ("google-pubsub", "apache-kafka")
 
@@ -23,6 +21,10 @@ EMULATOR_SCRIPT = Path(
 
 def _config(prefix: str) -> SettingsConfigDict:
     return SettingsConfigDict(env_prefix=prefix, frozen=True, extra="ignore", populate_by_name=True)
+
+
+# Where Debian's dataset-fashion-mnist package installs the files.
+DEBIAN_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
 class AppSettings(BaseSettings):
@@ -128,6 +130,8 @@ class ServerSettings(BaseSettings):
     rest_api_host: str = "127.0.0.1"
     rest_api_port: int = Field(default=8501, ge=0, le=65535)
     rest_api_num_threads: int = Field(default=4, ge=1, le=256)
+    rest_api_max_connections: int = Field(default=512, ge=1)
+    rest_api_body_timeout_seconds: float = Field(default=30.0, gt=0)
     tensorflow_intra_op_parallelism: int = Field(default=0, ge=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     enable_batching: bool = True

@@ -6,12 +6,15 @@ is delivered again (after `nack`, a restart, or an expired ack deadline).
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
 from fashion_pubsub.brokers.errors import PublishError
+
+ReleaseCallback = Callable[[], None]
+"""Called by a consumer before it gives up messages it handed out (see `Consumer.on_release`)."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,11 @@ class Message:
         delivery_attempt: 1 the first time; higher when the broker redelivers it
             (as far as the broker can tell).
         position: where it came from, for logs ("topic[partition]@offset" or a Pub/Sub id).
+            Stable across redeliveries of the same message.
         handle: the broker's own object needed to acknowledge it; opaque to callers.
+        defect: why the broker's record could not become a proper message (a Kafka header
+            that is not UTF-8, repeated or empty), or None. `attributes` then holds a
+            readable rendering, and the message is to be dead-lettered with this reason.
     """
 
     payload: bytes
@@ -63,6 +70,7 @@ class Message:
     delivery_attempt: int
     position: str
     handle: Any = field(repr=False, compare=False)
+    defect: str | None = None
 
 
 class Publisher(ABC):
@@ -112,8 +120,27 @@ class Consumer(ABC):
 
     @abstractmethod
     def extend(self, messages: Sequence[Message]) -> None:
-        """Keep holding `messages` a while longer (Pub/Sub: push their ack deadline out).
-        Kafka needs nothing: a member keeps what it polled until it acks or seeks."""
+        """Keep holding `messages` a while longer without them counting as a new delivery
+        attempt; call it at least every few seconds while holding them (Pub/Sub: push
+        their ack deadline out; Kafka: pause the partitions and stay in the group). The
+        next `receive` resumes normal delivery."""
+
+    def on_release(self, callback: ReleaseCallback) -> None:
+        """Have `callback` run (inside `receive` or `extend`) before the consumer gives up
+        messages it handed out, as Kafka does when a rebalance revokes partitions: the
+        caller finishes and acknowledges what it is still writing, then the consumer
+        commits. Pub/Sub never calls it: its leases simply expire.
+
+        Args:
+            callback: runs on the thread that called `receive` or `extend`.
+        """
+        self._release_callback = callback
+
+    def _released(self) -> None:
+        """For implementations: run the release callback, if one was set."""
+        callback: ReleaseCallback | None = getattr(self, "_release_callback", None)
+        if callback is not None:
+            callback()
 
     @abstractmethod
     def close(self) -> None:

@@ -11,7 +11,7 @@ from fashion_pubsub.cli.app import (
     data_dir_option,
     main,
 )
-from fashion_pubsub.model.train import TrainConfig
+from fashion_pubsub.model.config import TrainConfig
 from fashion_pubsub.settings import (
     DataSettings,
 )

@@ -47,7 +47,21 @@ def _serve_options(func: F) -> F:
         ),
         ("rest_api_host", "Address to bind; 0.0.0.0 exposes the server to the network.", {}),
         ("rest_api_port", "HTTP port.", {"type": int}),
-        ("rest_api_num_threads", "Worker threads for large inferences.", {"type": int}),
+        (
+            "rest_api_num_threads",
+            "Most inferences running in worker threads at once (batched or not).",
+            {"type": int},
+        ),
+        (
+            "rest_api_max_connections",
+            "Open connections (or requests in progress) beyond which requests get 503.",
+            {"type": int},
+        ),
+        (
+            "rest_api_body_timeout_seconds",
+            "Longest time a client may take to send a request body (408 after).",
+            {"type": float},
+        ),
         (
             "tensorflow_intra_op_parallelism",
             "ONNX Runtime intra-op threads (0: auto).",

@@ -17,7 +17,6 @@ FILES: dict[str, str] = {
     "test-images": "t10k-images-idx3-ubyte.gz",
     "test-labels": "t10k-labels-idx1-ubyte.gz",
 }
-DEBIAN_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ def optimize_version(
     served_test = evaluate_onnx(exported, test)
     log_event(
         logger,
-        "quantized model evaluated",
+        "quantized_model_evaluated",
         float_accuracy=float_test.accuracy,
         int8_accuracy=served_test.accuracy,
     )

@@ -13,31 +13,11 @@ import numpy as np
 
 from fashion_pubsub.data.dataset import Dataset
 from fashion_pubsub.logs import log_event
+from fashion_pubsub.model.config import TrainConfig
 from fashion_pubsub.model.errors import TrainingDependencyError
 from fashion_pubsub.model.network import build_network
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Args:
-    epochs: most epochs to run (early stopping may end sooner).
-    batch_size: images per step.
-    seed: seeds weights, shuffling, augmentation and the validation split.
-    validation_size: training images held out for model selection.
-    learning_rate: peak Adam learning rate, decayed by a cosine schedule.
-    patience: epochs without a better validation accuracy before stopping.
-    limit: train on only the first `limit` training images (quick runs, tests).
-    """
-
-    epochs: int = 14
-    batch_size: int = 128
-    seed: int = 2021
-    validation_size: int = 5000
-    learning_rate: float = 2e-3
-    patience: int = 4
-    limit: int | None = None
 
 
 @dataclass

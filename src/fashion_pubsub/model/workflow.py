@@ -10,10 +10,11 @@ from typing import Any
 from fashion_pubsub.data.dataset import Dataset, load_split, split_paths
 from fashion_pubsub.data.idx import read_pair
 from fashion_pubsub.logs import log_event
+from fashion_pubsub.model.config import TrainConfig
 from fashion_pubsub.model.evaluate import Evaluation
 from fashion_pubsub.model.export import discard, files_sha256, publish_version, stage_version
 from fashion_pubsub.model.optimize import optimize_version
-from fashion_pubsub.model.train import TrainConfig, TrainedModel, train_model
+from fashion_pubsub.model.train import TrainedModel, train_model
 
 logger = logging.getLogger(__name__)
 

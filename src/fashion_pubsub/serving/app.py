@@ -1,19 +1,21 @@
-"""The ASGI app: routes for both protocols, errors as {"error": ...}, metrics, a body
-size limit, and the model repository, loaded and polled in the app's lifespan."""
+"""The ASGI app: both protocols' routes, one exception handler per error class
+({"error": ...} bodies), request metrics, body limits, and the model repository,
+loaded and polled in the app's lifespan."""
 
 import asyncio
 import contextlib
 import gc
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ExceptionHandler
 
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.serving import oip_rest, tf_rest
@@ -24,10 +26,13 @@ from fashion_pubsub.serving.errors import (
     ModelNotFoundError,
     ModelNotReadyError,
     PayloadTooLargeError,
+    RequestTimeoutError,
+    ServingError,
 )
 from fashion_pubsub.serving.fast_json import InstancesParser
-from fashion_pubsub.serving.http_io import json_response
+from fashion_pubsub.serving.http_io import BodyLimits, json_response
 from fashion_pubsub.serving.metrics import ServerMetrics
+from fashion_pubsub.serving.middleware import RequestMetrics
 from fashion_pubsub.serving.model_config import model_configs
 from fashion_pubsub.serving.repository import ModelRepository
 from fashion_pubsub.serving.runtime import OnnxModel
@@ -35,15 +40,15 @@ from fashion_pubsub.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
 
-# One table from error class to HTTP status; bodies are always {"error": "..."}.
-STATUS_BY_ERROR: dict[type[Exception], int] = {
-    ModelNotFoundError: 404,
+# One table from error class to HTTP status (TF Serving's codes); bodies are always
+# {"error": "..."}. Each class is registered as its own exception handler.
+STATUS_BY_ERROR: dict[type[ServingError], int] = {
     InvalidInputError: 400,
+    ModelNotFoundError: 404,
+    RequestTimeoutError: 408,
     PayloadTooLargeError: 413,
     ModelNotReadyError: 503,
 }
-
-Handler = Callable[[Request, DataPlane, int], Awaitable[tuple[Response, OnnxModel | None]]]
 
 
 def build_app(settings: ServerSettings) -> Starlette:
@@ -80,7 +85,9 @@ def build_app(settings: ServerSettings) -> Starlette:
             yield {
                 "plane": plane,
                 "metrics": metrics,
-                "limit": settings.max_body_bytes,
+                "body_limits": BodyLimits(
+                    settings.max_body_bytes, settings.rest_api_body_timeout_seconds
+                ),
                 "instances_parser": InstancesParser(),
             }
         finally:
@@ -88,24 +95,34 @@ def build_app(settings: ServerSettings) -> Starlette:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    routes = [
-        Route(
-            "/v1/models/{rest:path}", _endpoint(tf_rest.handle, "tf_rest"), methods=["GET", "POST"]
-        ),
-        Route(
-            "/v2/models/{rest:path}",
-            _endpoint(oip_rest.handle, "oip_rest"),
-            methods=["GET", "POST"],
-        ),
-        Route("/v2/health/live", _live),
-        Route("/v2/health/ready", _ready),
-        Route("/v2", _server),
-        Route("/monitoring/prometheus/metrics", _prometheus),
-    ]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.add_exception_handler(404, _not_found)
-    app.add_exception_handler(405, _not_allowed)
+    app = Starlette(
+        routes=[
+            *tf_rest.routes(),
+            *oip_rest.routes(),
+            Route("/monitoring/prometheus/metrics", _prometheus, methods=["GET"]),
+        ],
+        exception_handlers=_exception_handlers(),
+        middleware=[Middleware(RequestMetrics)],
+        lifespan=lifespan,
+    )
+    # TF Serving answers 404 for "/v1/models/m/", not a redirect to "/v1/models/m".
+    app.router.redirect_slashes = False
     return app
+
+
+def _exception_handlers() -> dict[Any, ExceptionHandler]:
+    handlers: dict[Any, ExceptionHandler] = dict.fromkeys(STATUS_BY_ERROR, _serving_error)
+    handlers[404] = _not_found
+    handlers[405] = _not_allowed
+    return handlers
+
+
+async def _serving_error(request: Request, exc: Exception) -> Response:
+    status = next((STATUS_BY_ERROR[c] for c in type(exc).__mro__ if c in STATUS_BY_ERROR), 500)
+    # A body that was cut off is still on the wire: close rather than parse it as the
+    # next request.
+    headers = {"Connection": "close"} if status == 408 else None
+    return json_response({"error": str(exc)}, status, headers)
 
 
 def _load(folder: Any, version: int, settings: ServerSettings) -> OnnxModel:
@@ -119,60 +136,16 @@ def _load(folder: Any, version: int, settings: ServerSettings) -> OnnxModel:
     return model
 
 
-def _endpoint(handler: Handler, protocol: str) -> Callable[[Request], Awaitable[Response]]:
-    async def run(request: Request) -> Response:
-        started = time.perf_counter()
-        plane: DataPlane = request.state.plane
-        model: OnnxModel | None = None
-        try:
-            response, model = await handler(request, plane, request.state.limit)
-        except tuple(STATUS_BY_ERROR) as exc:
-            response = json_response({"error": str(exc)}, STATUS_BY_ERROR[type(exc)])
-        except Exception as exc:  # no request may take the server down
-            log_event(
-                logger, "request failed", logging.ERROR, path=request.url.path, error=repr(exc)
-            )
-            response = json_response({"error": f"internal error: {exc!r}"}, 500)
-        metrics: ServerMetrics = request.state.metrics
-        name = _model_label(request, plane)
-        version = str(model.version) if model is not None else ""
-        metrics.requests.labels(name, version, protocol, str(response.status_code)).inc()
-        metrics.latency.labels(name, protocol).observe(time.perf_counter() - started)
-        return response
-
-    return run
-
-
-def _model_label(request: Request, plane: DataPlane) -> str:
-    """The model name for metric labels; unknown names share one label so that
-    random URLs cannot grow the metrics without bound."""
-    name = str(request.path_params.get("rest", "")).split("/")[0].split(":")[0]
-    return name if name in plane.repository.models else "_unknown"
-
-
 async def _prometheus(request: Request) -> Response:
     metrics: ServerMetrics = request.state.metrics
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-async def _live(_: Request) -> Response:
-    return json_response({"live": True})
-
-
-async def _ready(request: Request) -> Response:
-    ready = request.state.plane.repository.ready
-    return json_response({"ready": ready}, 200 if ready else 503)
-
-
-async def _server(_: Request) -> Response:
-    return json_response(oip_rest.server_metadata())
-
-
-async def _not_found(request: Request, exc: Any) -> Response:
+async def _not_found(request: Request, exc: Exception) -> Response:
     return json_response({"error": f"no such resource: {request.url.path}"}, 404)
 
 
-async def _not_allowed(request: Request, exc: Any) -> Response:
+async def _not_allowed(request: Request, exc: Exception) -> Response:
     return json_response({"error": f"{request.method} is not allowed on {request.url.path}"}, 405)
 
 
@@ -187,7 +160,7 @@ async def _poll_forever(repository: ModelRepository, settings: ServerSettings) -
         try:
             await repository.poll()
         except Exception as exc:  # a bad scan must not end polling for good
-            log_event(logger, "poll failed", logging.ERROR, error=repr(exc))
+            log_event(logger, "poll_failed", logging.ERROR, error=repr(exc))
 
 
 def serve(settings: ServerSettings) -> None:
@@ -207,4 +180,7 @@ def serve(settings: ServerSettings) -> None:
         log_level="warning",
         server_header=False,
         timeout_keep_alive=30,
+        # Beyond this many open connections (or requests in progress) new requests get
+        # 503 at once instead of queueing without bound.
+        limit_concurrency=settings.rest_api_max_connections,
     )

@@ -1,14 +1,17 @@
 """Optional server-side dynamic batching (`--enable_batching`).
 
 Requests for one model version queue up while the previous batch runs in a worker
-thread; when it finishes, everything queued (up to --max_batch_size images) runs as one
+thread (one of the data plane's --rest_api_num_threads, shared with unbatched work); when
+it finishes, everything queued (up to --max_batch_size images) runs as one
 inference and each request gets its own rows back. A batch waits at most
 --batch_timeout_micros for company before it starts.
 """
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass, field
 
+import anyio
 import anyio.to_thread
 import numpy as np
 
@@ -33,13 +36,21 @@ class Batcher:
         model: the model version.
         max_batch_size: most rows per merged inference.
         timeout_seconds: longest wait for a batch to fill.
+        limiter: bounds the worker threads; shared with the data plane's other inferences.
     """
 
-    def __init__(self, model: OnnxModel, max_batch_size: int, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        model: OnnxModel,
+        max_batch_size: int,
+        timeout_seconds: float,
+        limiter: anyio.CapacityLimiter,
+    ) -> None:
         self._model = model
         self._max_rows = max_batch_size
         self._timeout = timeout_seconds
-        self._queue: list[_Pending] = []
+        self._limiter = limiter
+        self._queue: deque[_Pending] = deque()
         self._worker: asyncio.Task[None] | None = None
 
     async def predict(self, inputs: Tensors) -> Tensors:
@@ -60,7 +71,9 @@ class Batcher:
                     name: np.concatenate([p.inputs[name] for p in batch])
                     for name in batch[0].inputs
                 }
-                outputs = await anyio.to_thread.run_sync(self._model.predict, merged)
+                outputs = await anyio.to_thread.run_sync(
+                    self._model.predict, merged, limiter=self._limiter
+                )
             except Exception as exc:  # each waiting request gets the failure
                 for pending in batch:
                     if not pending.done.done():
@@ -80,7 +93,7 @@ class Batcher:
         batch: list[_Pending] = []
         rows = 0
         while self._queue and (not batch or rows + self._queue[0].rows <= self._max_rows):
-            pending = self._queue.pop(0)
+            pending = self._queue.popleft()
             batch.append(pending)
             rows += pending.rows
         return batch

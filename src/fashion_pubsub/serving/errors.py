@@ -1,4 +1,4 @@
-"""Errors of the model server, each mapped to an HTTP status in app.py.
+"""Errors of the model server; app.py maps each to an HTTP status in one table.
 
 FashionPubSubError
  └── ServingError
@@ -6,6 +6,7 @@ FashionPubSubError
       ├── InvalidInputError         400 bad JSON, shape, dtype or value range
       ├── ModelNotReadyError        503 the model has no loaded version yet
       ├── PayloadTooLargeError      413 the request body is over --max_body_bytes
+      ├── RequestTimeoutError       408 the body took over --rest_api_body_timeout_seconds
       ├── ModelLoadError            a version folder cannot be loaded (logged, not served)
       ├── ServingUnavailableError   (client) the server cannot be reached or is failing: retry
       │    └── ServingResponseError (client) its answer is unusable (NaN, shape, not JSON,
@@ -34,6 +35,10 @@ class ModelNotReadyError(ServingError):
 
 class PayloadTooLargeError(ServingError):
     """The request body is larger than the server accepts."""
+
+
+class RequestTimeoutError(ServingError):
+    """The client took too long to send the request body."""
 
 
 class ModelLoadError(ServingError):

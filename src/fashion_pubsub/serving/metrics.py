@@ -6,6 +6,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+# The label of requests for models the server does not serve: clients may send any name.
+UNKNOWN_MODEL = "_unknown"
 
 
 @dataclass
@@ -57,6 +59,21 @@ class ServerMetrics:
                 registry=registry,
             ),
         )
+
+    def observe_request(
+        self, model: str, version: str, protocol: str, status: str, seconds: float
+    ) -> None:
+        """Count one request and its latency; every protocol server calls this.
+
+        Args:
+            model: a served model's name, or UNKNOWN_MODEL (labels must stay bounded).
+            version: the version that answered, or "".
+            protocol: e.g. "tf_rest", "oip_rest".
+            status: the protocol's status code as text ("200", "NOT_FOUND").
+            seconds: time from request to response.
+        """
+        self.requests.labels(model, version, protocol, status).inc()
+        self.latency.labels(model, protocol).observe(seconds)
 
     def record_versions(self, versions_by_model: dict[str, list[int]]) -> None:
         """Set the loaded-version gauges after the repository changed."""

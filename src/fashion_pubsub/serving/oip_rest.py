@@ -1,78 +1,113 @@
 """The Open Inference Protocol (KServe V2) over REST, with the binary tensor data
 extension: a JSON header of `Inference-Header-Content-Length` bytes, then raw tensors."""
 
+import math
 from typing import Any
 
 import numpy as np
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
-from fashion_pubsub import __version__
-from fashion_pubsub.serving.dataplane import DataPlane, InferResult
-from fashion_pubsub.serving.errors import InvalidInputError, ModelNotFoundError
+from fashion_pubsub.serving.dataplane import (
+    DataPlane,
+    InferRequest,
+    InferResult,
+    ModelMetadata,
+    ModelRef,
+)
+from fashion_pubsub.serving.errors import InvalidInputError
 from fashion_pubsub.serving.http_io import dump_json, json_response, read_body
-from fashion_pubsub.serving.runtime import NUMPY_DTYPES, OnnxModel
+from fashion_pubsub.serving.runtime import NUMPY_DTYPES, TensorSpec
 
 HEADER_LENGTH = "inference-header-content-length"
-SERVER_NAME = "fashion-pubsub"
+EXTENSIONS = ["binary_tensor_data"]
+# numpy allows 64 dimensions; no model here takes more than a handful.
+MAX_RANK = 32
+# One tensor's values; far above what a body within --max_body_bytes can carry, so it
+# only stops shapes whose size would overflow or exhaust memory.
+MAX_ELEMENTS = 2**31
 _DATATYPES = tuple(NUMPY_DTYPES)
 
 
-def server_metadata() -> dict[str, Any]:
-    return {"name": SERVER_NAME, "version": __version__, "extensions": ["binary_tensor_data"]}
+def routes() -> list[Route]:
+    """One route per path and method, as kserve registers its V2 endpoints."""
+    table = [
+        Route("/v2", server_metadata, methods=["GET"], name="oip_rest.server"),
+        Route("/v2/health/live", live, methods=["GET"], name="oip_rest.live"),
+        Route("/v2/health/ready", ready, methods=["GET"], name="oip_rest.ready"),
+    ]
+    for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version:int}"):
+        table += [
+            Route(prefix, model_metadata, methods=["GET"], name="oip_rest.metadata"),
+            Route(prefix + "/ready", model_ready, methods=["GET"], name="oip_rest.model_ready"),
+            Route(prefix + "/infer", infer, methods=["POST"], name="oip_rest.infer"),
+        ]
+    return table
 
 
-def model_metadata(name: str, plane: DataPlane, model: OnnxModel) -> dict[str, Any]:
+def model_ref(request: Request) -> ModelRef:
+    """The model and version the route's path parameters name."""
+    params = request.path_params
+    return ModelRef(params["name"], params.get("version"))
+
+
+async def server_metadata(request: Request) -> Response:
+    plane: DataPlane = request.state.plane
+    meta = plane.server_metadata()
+    return json_response({"name": meta.name, "version": meta.version, "extensions": EXTENSIONS})
+
+
+async def live(request: Request) -> Response:
+    plane: DataPlane = request.state.plane
+    return json_response({"live": plane.live()})
+
+
+async def ready(request: Request) -> Response:
+    plane: DataPlane = request.state.plane
+    is_ready = plane.ready()
+    return json_response({"ready": is_ready}, 200 if is_ready else 503)
+
+
+async def model_metadata(request: Request) -> Response:
+    plane: DataPlane = request.state.plane
+    return json_response(metadata_body(plane.metadata(model_ref(request))))
+
+
+async def model_ready(request: Request) -> Response:
+    """200 when the model (version) is loaded; 503 while it is not, 404 if unknown."""
+    plane: DataPlane = request.state.plane
+    ref = model_ref(request)
+    plane.model(ref)
+    return json_response({"name": ref.name, "ready": True})
+
+
+async def infer(request: Request) -> Response:
+    """JSON tensors or the binary tensor data extension in; the same way out, per output."""
+    plane: DataPlane = request.state.plane
+    ref = model_ref(request)
+    plane.model(ref)  # an unknown model is a 404 before the body is read
+    body = await read_body(request, request.state.body_limits)
+    header, binary = _split(body, request.headers.get(HEADER_LENGTH))
+    wanted = _wanted_outputs(header)
+    result = await plane.infer(InferRequest(ref, _inputs(header, binary), tuple(wanted)))
+    return _response(header, wanted, result)
+
+
+def metadata_body(meta: ModelMetadata) -> dict[str, Any]:
+    """The V2 model metadata response."""
     return {
-        "name": name,
-        "versions": [str(v) for v in plane.versions(name)],
-        "platform": "onnxruntime_onnx",
-        "inputs": [
-            {"name": s.name, "datatype": s.datatype, "shape": list(s.shape)} for s in model.inputs
-        ],
-        "outputs": [
-            {"name": s.name, "datatype": s.datatype, "shape": list(s.shape)} for s in model.outputs
-        ],
+        "name": meta.name,
+        "versions": [str(v) for v in meta.versions],
+        "platform": meta.platform,
+        "inputs": [_tensor_metadata(s) for s in meta.inputs],
+        "outputs": [_tensor_metadata(s) for s in meta.outputs],
     }
 
 
-async def handle(
-    request: Request, plane: DataPlane, limit: int
-) -> tuple[Response, OnnxModel | None]:
-    """Serve /v2/models/{name}[/versions/{v}][/ready|/infer]."""
-    name, version, action = _parse_path(request.path_params["rest"])
-    if request.method == "POST" and action == "infer":
-        model = plane.model(name, version)
-        return await infer(request, plane, name, model, limit), model
-    if request.method == "GET" and action == "ready":
-        model = plane.model(name, version)
-        return json_response({"name": name, "ready": True}), model
-    if request.method == "GET" and action == "":
-        model = plane.model(name, version)
-        return json_response(model_metadata(name, plane, model)), model
-    raise ModelNotFoundError(f"no such resource: {request.method} {request.url.path}")
-
-
-def _parse_path(rest: str) -> tuple[str, int | None, str]:
-    parts = rest.split("/")
-    action = parts.pop() if parts[-1] in ("ready", "infer") and len(parts) in (2, 4) else ""
-    if len(parts) == 1 and parts[0]:
-        return parts[0], None, action
-    if len(parts) == 3 and parts[1] == "versions" and parts[2].isdigit():
-        return parts[0], int(parts[2]), action
-    raise ModelNotFoundError(f"no such resource: /v2/models/{rest}")
-
-
-async def infer(
-    request: Request, plane: DataPlane, name: str, model: OnnxModel, limit: int
-) -> Response:
-    """JSON tensors or the binary tensor data extension in; the same way out, per output."""
-    body = await read_body(request, limit)
-    header, binary = _split(body, request.headers.get(HEADER_LENGTH))
-    inputs = _inputs(header, binary)
-    result = await plane.infer(name, model, inputs)
-    return _response(header, result, name)
+def _tensor_metadata(spec: TensorSpec) -> dict[str, Any]:
+    return {"name": spec.name, "datatype": spec.datatype, "shape": list(spec.shape)}
 
 
 def _split(body: bytes, header_length: str | None) -> tuple[dict[str, Any], memoryview]:
@@ -104,6 +139,8 @@ def _inputs(header: dict[str, Any], binary: memoryview) -> dict[str, np.ndarray]
     view = binary
     for tensor in header["inputs"]:
         name, shape, datatype = _describe(tensor)
+        if name in arrays:
+            raise InvalidInputError(f"input {name!r} is given twice")
         size = _params(tensor).get("binary_data_size")
         if size is not None:
             if not isinstance(size, int) or isinstance(size, bool) or size < 0:
@@ -124,16 +161,44 @@ def _inputs(header: dict[str, Any], binary: memoryview) -> dict[str, np.ndarray]
 
 def _describe(tensor: Any) -> tuple[str, list[int], str]:
     try:
-        name, shape, datatype = tensor["name"], list(tensor["shape"]), tensor["datatype"]
+        name, shape, datatype = tensor["name"], tensor["shape"], tensor["datatype"]
     except (KeyError, TypeError) as exc:
         raise InvalidInputError("each input needs name, shape and datatype") from exc
-    if datatype not in _DATATYPES:
+    if not isinstance(name, str):
+        raise InvalidInputError(f"an input name must be a string, not {_brief(name)}")
+    if not isinstance(datatype, str) or datatype not in _DATATYPES:
         raise InvalidInputError(
-            f"input {name!r}: datatype {datatype!r} is not supported; use one of {list(_DATATYPES)}"
+            f"input {name!r}: datatype {_brief(datatype)} is not supported; "
+            f"use one of {list(_DATATYPES)}"
         )
-    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-        raise InvalidInputError(f"input {name!r}: shape {shape} must be non-negative integers")
-    return str(name), shape, str(datatype)
+    _check_shape(name, shape)
+    return name, shape, datatype
+
+
+def _check_shape(name: str, shape: Any) -> None:
+    """A shape is a short list of non-negative integers with a sane element count; its
+    product is computed exactly (numpy's would wrap around past int64)."""
+    if not isinstance(shape, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise InvalidInputError(
+            f"input {name!r}: shape {_brief(shape)} must be a list of non-negative integers"
+        )
+    if len(shape) > MAX_RANK:
+        raise InvalidInputError(
+            f"input {name!r}: shape has {len(shape)} dimensions; at most {MAX_RANK}"
+        )
+    if math.prod(shape) > MAX_ELEMENTS:
+        raise InvalidInputError(
+            f"input {name!r}: shape {_brief(shape)} holds more than {MAX_ELEMENTS} values; "
+            "send smaller batches"
+        )
+
+
+def _brief(value: Any) -> str:
+    """`value` for an error message, cut short: clients may send anything."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _params(entry: Any) -> dict[str, Any]:
@@ -143,7 +208,7 @@ def _params(entry: Any) -> dict[str, Any]:
 
 def _from_bytes(name: str, chunk: memoryview, shape: list[int], datatype: str) -> np.ndarray:
     dtype = NUMPY_DTYPES[datatype]
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize
     if len(chunk) != expected:
         raise InvalidInputError(
             f"input {name!r}: shape {shape} of {datatype} needs {expected} bytes, got {len(chunk)}"
@@ -154,46 +219,50 @@ def _from_bytes(name: str, chunk: memoryview, shape: list[int], datatype: str) -
 def _from_json(name: str, data: Any, shape: list[int], datatype: str) -> np.ndarray:
     try:
         array = np.asarray(data)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidInputError(f"input {name!r}: data must be numbers: {exc}") from exc
     if array.dtype.kind not in "biuf":
         raise InvalidInputError(f"input {name!r}: data must be numbers, not {array.dtype}")
-    if array.size != int(np.prod(shape)):
+    if array.size != math.prod(shape):
         raise InvalidInputError(f"input {name!r}: {array.size} values do not fill shape {shape}")
     if datatype == "UINT8" and array.size and (array.min() < 0 or array.max() > 255):
         raise InvalidInputError(f"input {name!r}: UINT8 values must be 0 to 255")
     return array.reshape(shape)
 
 
-def _response(header: dict[str, Any], result: InferResult, name: str) -> Response:
-    requested = header.get("outputs")
-    requested = requested if isinstance(requested, list) else []
-    wanted = {o.get("name"): o for o in requested if isinstance(o, dict)}
-    unknown = set(wanted) - {spec.name for spec in result.model.outputs}
-    if unknown:
-        raise InvalidInputError(
-            f"unknown output(s) {sorted(map(str, unknown))}; the model has "
-            f"{[spec.name for spec in result.model.outputs]}"
-        )
+def _wanted_outputs(header: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The outputs the request asks for, by name ({} means all)."""
+    requested = header.get("outputs", [])
+    if not isinstance(requested, list):
+        raise InvalidInputError('"outputs" must be a list of {"name": ...} objects')
+    wanted: dict[str, dict[str, Any]] = {}
+    for entry in requested:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            raise InvalidInputError(f"each requested output needs a name: {_brief(entry)}")
+        wanted[name] = entry
+    return wanted
+
+
+def _response(
+    header: dict[str, Any], wanted: dict[str, dict[str, Any]], result: InferResult
+) -> Response:
     all_binary = bool(_params(header).get("binary_data_output"))
     outputs, chunks = [], []
-    for spec in result.model.outputs:
-        if wanted and spec.name not in wanted:
-            continue
+    for spec in result.specs():
         value = np.ascontiguousarray(result.outputs[spec.name])
         entry: dict[str, Any] = {
             "name": spec.name,
             "datatype": spec.datatype,
             "shape": list(value.shape),
         }
-        binary = all_binary or bool(_params(wanted.get(spec.name)).get("binary_data"))
-        if binary:
+        if all_binary or _params(wanted.get(spec.name)).get("binary_data"):
             entry["parameters"] = {"binary_data_size": value.nbytes}
             chunks.append(value.tobytes())
         else:
             entry["data"] = value.reshape(-1)
         outputs.append(entry)
-    body = {"model_name": name, "model_version": str(result.model.version), "outputs": outputs}
+    body = {"model_name": result.name, "model_version": str(result.version), "outputs": outputs}
     if "id" in header:
         body["id"] = header["id"]
     if not chunks:

@@ -134,12 +134,12 @@ class ModelRepository:
                 loaded[version] = await anyio.to_thread.run_sync(
                     self._loader, found[version], version
                 )
-                log_event(logger, "version loaded", model=model.config.name, version=version)
+                log_event(logger, "version_loaded", model=model.config.name, version=version)
             except ModelLoadError as exc:
                 model.failed[version] = FailedVersion(fingerprints[version], str(exc))
                 log_event(
                     logger,
-                    "version refused",
+                    "version_refused",
                     logging.WARNING,
                     model=model.config.name,
                     version=version,
@@ -148,7 +148,7 @@ class ModelRepository:
         kept = {v: m for v, m in loaded.items() if v in wanted}
         if kept.keys() != model.versions.keys():
             for version in sorted(set(model.versions) - set(kept)):
-                log_event(logger, "version unloaded", model=model.config.name, version=version)
+                log_event(logger, "version_unloaded", model=model.config.name, version=version)
             model.versions = kept  # one assignment: readers see old or new, never a mix
             if self._on_change is not None:
                 self._on_change(self)

@@ -114,7 +114,7 @@ class OnnxModel:
             raise ModelLoadError(
                 f"{self.folder}: warm-up inference failed ({exc}); re-export this version"
             ) from exc
-        log_event(logger, "model warmed up", folder=str(self.folder), version=self.version)
+        log_event(logger, "model_warmed_up", folder=str(self.folder), version=self.version)
 
     def prepare_inputs(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Check names, shapes and values; convert dtypes; add a trailing 1 where needed.

@@ -1,16 +1,25 @@
 """TensorFlow Serving's REST API (v1): model status, metadata, and predict in row
-(`instances`) and columnar (`inputs`) formats. Converts HTTP to data-plane calls."""
+(`instances`) and columnar (`inputs`) formats. Converts HTTP to data-plane calls and
+back; refusals propagate as ServingError and app.py turns them into statuses."""
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
-from fashion_pubsub.serving.dataplane import DataPlane, as_array
-from fashion_pubsub.serving.errors import InvalidInputError, ModelNotFoundError
+from fashion_pubsub.serving.dataplane import (
+    DataPlane,
+    InferRequest,
+    ModelMetadata,
+    ModelRef,
+    VersionStatus,
+    as_array,
+)
+from fashion_pubsub.serving.errors import InvalidInputError
 from fashion_pubsub.serving.fast_json import InstancesParser
 from fashion_pubsub.serving.http_io import json_response, read_body
 from fashion_pubsub.serving.runtime import OnnxModel, TensorSpec
@@ -29,57 +38,67 @@ _DTYPES = {
 SIGNATURE = "serving_default"
 
 
-@dataclass(frozen=True)
-class ModelPath:
-    """What `/v1/models/<rest>` names: model, optional version or label, and a verb."""
-
-    name: str
-    version: int | None = None
-    label: str | None = None
-    verb: str | None = None  # "predict", "classify", "regress"
-    metadata: bool = False
-
-    @classmethod
-    def parse(cls, rest: str) -> "ModelPath":
-        rest, _, verb = rest.partition(":")
-        parts = rest.split("/")
-        metadata = parts[-1] == "metadata" and len(parts) in (2, 4)
-        if metadata:
-            parts = parts[:-1]
-        if len(parts) == 1 and parts[0]:
-            return cls(parts[0], verb=verb or None, metadata=metadata)
-        if len(parts) == 3 and parts[1] == "versions" and parts[2].isdigit():
-            return cls(parts[0], version=int(parts[2]), verb=verb or None, metadata=metadata)
-        if len(parts) == 3 and parts[1] == "labels" and parts[2]:
-            return cls(parts[0], label=parts[2], verb=verb or None, metadata=metadata)
-        raise ModelNotFoundError(f"no such resource: /v1/models/{rest}")
+def routes() -> list[Route]:
+    """One route per path and method, as kserve registers its endpoints; the router
+    parses the URL. A name is any segment, so `{name}:predict` matches `m:predict` with
+    name "m" by backtracking; the status route (GET only) also matches that path, but
+    only partially for a POST, and Starlette prefers the full match."""
+    table: list[Route] = []
+    for prefix in (
+        "/v1/models/{name}",
+        "/v1/models/{name}/versions/{version:int}",
+        "/v1/models/{name}/labels/{label}",
+    ):
+        table += [
+            Route(prefix, status, methods=["GET"], name="tf_rest.status"),
+            Route(prefix + "/metadata", metadata, methods=["GET"], name="tf_rest.metadata"),
+            Route(prefix + ":predict", predict, methods=["POST"], name="tf_rest.predict"),
+            Route(prefix + ":classify", _refuse("classify"), methods=["POST"], name="tf_rest.x"),
+            Route(prefix + ":regress", _refuse("regress"), methods=["POST"], name="tf_rest.x"),
+        ]
+    return table
 
 
-async def handle(
-    request: Request, plane: DataPlane, limit: int
-) -> tuple[Response, OnnxModel | None]:
-    """Serve one /v1/models/... request; returns the response and the model that ran."""
-    path = ModelPath.parse(request.path_params["rest"])
-    if request.method == "GET" and path.verb is None:
-        if path.metadata:
-            model = plane.model(path.name, path.version, path.label)
-            return json_response(metadata(path.name, model)), model
-        return json_response(status(plane, path)), None
-    if request.method == "POST" and path.verb == "predict" and not path.metadata:
-        model = plane.model(path.name, path.version, path.label)
-        body = await read_body(request, limit)
-        parser = getattr(request.state, "instances_parser", None)
-        return json_response(await predict(plane, path.name, model, body, parser)), model
-    if path.verb in ("classify", "regress"):
+def model_ref(request: Request) -> ModelRef:
+    """The model, version or label the route's path parameters name."""
+    params = request.path_params
+    return ModelRef(params["name"], params.get("version"), params.get("label"))
+
+
+async def status(request: Request) -> Response:
+    """GET /v1/models/{name}[/versions/{v}|/labels/{l}]: model_version_status."""
+    plane: DataPlane = request.state.plane
+    return json_response(status_body(plane.status(model_ref(request))))
+
+
+async def metadata(request: Request) -> Response:
+    """GET .../metadata: the version's signature_def."""
+    plane: DataPlane = request.state.plane
+    return json_response(metadata_body(plane.metadata(model_ref(request))))
+
+
+async def predict(request: Request) -> Response:
+    """POST ...:predict in row or columnar format."""
+    plane: DataPlane = request.state.plane
+    ref = model_ref(request)
+    model = plane.model(ref)  # an unknown model is a 404 before the body is read
+    body = await read_body(request, request.state.body_limits)
+    parser: InstancesParser | None = request.state.instances_parser
+    return json_response(await predict_body(plane, ref, model, body, parser))
+
+
+def _refuse(verb: str) -> Callable[[Request], Awaitable[Response]]:
+    async def refuse(request: Request) -> Response:
         raise InvalidInputError(
-            f"{path.verb} needs a {path.verb} signature; this model has "
-            "only a predict signature: use :predict"
+            f"{verb} needs a {verb} signature; this model has only a predict signature: "
+            "use :predict"
         )
-    raise ModelNotFoundError(f"no such resource: {request.method} {request.url.path}")
+
+    return refuse
 
 
-def status(plane: DataPlane, path: ModelPath) -> dict[str, Any]:
-    statuses = plane.status(path.name, path.version, path.label)
+def status_body(statuses: list[VersionStatus]) -> dict[str, Any]:
+    """TF Serving's GetModelStatusResponse as JSON."""
     return {
         "model_version_status": [
             {
@@ -95,7 +114,9 @@ def status(plane: DataPlane, path: ModelPath) -> dict[str, Any]:
     }
 
 
-def metadata(name: str, model: OnnxModel) -> dict[str, Any]:
+def metadata_body(meta: ModelMetadata) -> dict[str, Any]:
+    """TF Serving's GetModelMetadataResponse (signature_def) as JSON."""
+
     def tensor(spec: TensorSpec, kind: str) -> dict[str, Any]:
         return {
             "dtype": _DTYPES.get(spec.datatype, "DT_INVALID"),
@@ -107,19 +128,19 @@ def metadata(name: str, model: OnnxModel) -> dict[str, Any]:
         }
 
     signature = {
-        "inputs": {s.name: tensor(s, "input") for s in model.inputs},
-        "outputs": {s.name: tensor(s, "output") for s in model.outputs},
+        "inputs": {s.name: tensor(s, "input") for s in meta.inputs},
+        "outputs": {s.name: tensor(s, "output") for s in meta.outputs},
         "method_name": "tensorflow/serving/predict",
     }
     return {
-        "model_spec": {"name": name, "signature_name": "", "version": str(model.version)},
+        "model_spec": {"name": meta.name, "signature_name": "", "version": str(meta.version)},
         "metadata": {"signature_def": {"signature_def": {SIGNATURE: signature}}},
     }
 
 
-async def predict(
+async def predict_body(
     plane: DataPlane,
-    name: str,
+    ref: ModelRef,
     model: OnnxModel,
     body: bytes,
     parser: InstancesParser | None = None,
@@ -127,6 +148,10 @@ async def predict(
     """Row format answers {"predictions": ...}, columnar format {"outputs": ...}.
 
     Args:
+        plane: runs the inference.
+        ref: the model the URL names.
+        model: the version it resolved to, whose input names map rows to inputs.
+        body: the request body.
         parser: the fast path for plain {"instances": [...]} bodies, if any.
     """
     names = [s.name for s in model.inputs]
@@ -134,7 +159,7 @@ async def predict(
     if parser is not None and len(names) == 1:
         fast, skeleton = parser.parse(body)
         if fast is not None:
-            result = await plane.infer(name, model, {names[0]: fast})
+            result = await plane.infer(InferRequest(ref, {names[0]: fast}))
             return {"predictions": _row_outputs(result.outputs)}
     request = _parse(body)
     signature = request.get("signature_name") or SIGNATURE
@@ -148,14 +173,14 @@ async def predict(
         rows = _rows(request["instances"], names)
         if len(rows) == 1:
             rows = {key: as_array(key, value) for key, value in rows.items()}
-        result = await plane.infer(name, model, rows)
+        result = await plane.infer(InferRequest(ref, rows))
         if parser is not None and skeleton is not None and set(request) == {"instances"}:
             parser.learn(skeleton, rows[names[0]])
         return {"predictions": _row_outputs(result.outputs)}
     if "inputs" in request:
         inputs = request["inputs"]
         named = inputs if isinstance(inputs, dict) else {names[0]: inputs}
-        outputs = (await plane.infer(name, model, named)).outputs
+        outputs = (await plane.infer(InferRequest(ref, named))).outputs
         return {"outputs": next(iter(outputs.values())) if len(outputs) == 1 else outputs}
     raise InvalidInputError('the request needs "instances" (row format) or "inputs" (columnar)')
 

@@ -13,7 +13,7 @@ from fashion_pubsub.data.dataset import load_split
 from fashion_pubsub.serving.app import build_app
 from fashion_pubsub.serving.client import ServingClient
 from tests.conftest import MODEL_BASE_PATH
-from tests.serving.conftest import (
+from tests.support.serving import (
     MODEL,
     copy_committed_model,
     running_app,

@@ -10,8 +10,8 @@ from fashion_pubsub.brokers.base import Message, OutgoingMessage
 from fashion_pubsub.brokers.errors import BrokerUnavailableError
 from fashion_pubsub.brokers.kafka import KafkaBroker
 from fashion_pubsub.settings import KafkaSettings, TopicSettings
+from tests.conftest import free_port
 
-from ..conftest import free_port
 from .conftest import make_broker
 
 pytestmark = pytest.mark.kafka

@@ -9,8 +9,8 @@ import pytest
 from fashion_pubsub.demo.feeder import ImageFeeder
 from fashion_pubsub.infra import kafka
 from fashion_pubsub.settings import InfraSettings
+from tests.conftest import make_infra_settings
 
-from ..conftest import make_infra_settings
 from .conftest import Lane
 from .test_end_to_end import check_exactly_once
 

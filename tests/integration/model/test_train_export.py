@@ -9,9 +9,10 @@ import pytest
 
 from fashion_pubsub.data.dataset import load_split
 from fashion_pubsub.data.errors import DataNotFoundError
+from fashion_pubsub.model.config import TrainConfig
 from fashion_pubsub.model.evaluate import predict_onnx
 from fashion_pubsub.model.export import existing_versions, publish_version, stage_version
-from fashion_pubsub.model.train import TrainConfig, train_model
+from fashion_pubsub.model.train import train_model
 from fashion_pubsub.model.workflow import run_training
 
 tf = pytest.importorskip("tensorflow")

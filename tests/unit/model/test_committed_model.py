@@ -12,8 +12,7 @@ from fashion_pubsub.classes import CLASS_NAMES
 from fashion_pubsub.cli import main
 from fashion_pubsub.data.dataset import load_split
 from fashion_pubsub.model.evaluate import evaluate_onnx, predict_onnx
-
-from ..conftest import MODEL_BASE_PATH
+from tests.conftest import MODEL_BASE_PATH
 
 VERSION_1 = MODEL_BASE_PATH / "1"
 VERSION_2 = MODEL_BASE_PATH / "2"

@@ -11,8 +11,7 @@ from fashion_pubsub.data.dataset import load_split
 from fashion_pubsub.model.errors import ExportError
 from fashion_pubsub.model.evaluate import predict_onnx
 from fashion_pubsub.model.graph import simplify_for_serving
-
-from ..conftest import MODEL_BASE_PATH
+from tests.conftest import MODEL_BASE_PATH
 
 EXPORTED = MODEL_BASE_PATH / "1" / "model.onnx"  # as tf2onnx wrote it
 

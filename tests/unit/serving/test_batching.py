@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fashion_pubsub.serving.app import build_app
-from tests.serving.conftest import MODEL, expected_probabilities, running_app, server_settings
+from tests.support.serving import MODEL, expected_probabilities, running_app, server_settings
 
 pytestmark = pytest.mark.anyio
 

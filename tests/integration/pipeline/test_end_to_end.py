@@ -10,8 +10,8 @@ import numpy as np
 
 from fashion_pubsub.classes import CLASS_NAMES, safe_class_name
 from fashion_pubsub.demo.feeder import ImageFeeder
+from tests.conftest import free_port
 
-from ..conftest import free_port
 from .conftest import Lane, start_server, stop
 
 

@@ -11,8 +11,7 @@ import pytest
 from fashion_pubsub.data.dataset import load_split
 from fashion_pubsub.model.evaluate import predict_onnx
 from fashion_pubsub.settings import InfraSettings, PubSubSettings
-
-from ..conftest import (
+from tests.conftest import (
     MODEL_BASE_PATH,
     free_port,
     make_infra_settings,

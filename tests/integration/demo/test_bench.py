@@ -9,8 +9,8 @@ import pytest
 
 from fashion_pubsub.demo.bench import filesystem_type
 from fashion_pubsub.settings import InfraSettings
+from tests.conftest import MODEL_BASE_PATH, free_port
 
-from ..conftest import MODEL_BASE_PATH, free_port
 from .test_demo import infra_env
 
 

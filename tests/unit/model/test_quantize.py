@@ -11,8 +11,7 @@ from fashion_pubsub.data.dataset import Dataset, load_split
 from fashion_pubsub.model.errors import ExportError
 from fashion_pubsub.model.evaluate import predict_onnx
 from fashion_pubsub.model.optimize import FLOAT_MODEL, SERVED_MODEL, optimize_version
-
-from ..conftest import MODEL_BASE_PATH
+from tests.conftest import MODEL_BASE_PATH
 
 
 @pytest.fixture

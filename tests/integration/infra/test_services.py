@@ -13,8 +13,7 @@ from fashion_pubsub.infra import kafka
 from fashion_pubsub.infra.errors import MissingToolError
 from fashion_pubsub.infra.processes import is_alive
 from fashion_pubsub.settings import InfraSettings
-
-from ..conftest import make_infra_settings
+from tests.conftest import make_infra_settings
 
 
 def run_cli(settings: InfraSettings, *args: str) -> str:

@@ -1,4 +1,5 @@
-"""Fixtures for the model server: a small ONNX model with the trainer's signature
+"""Helpers and fixtures for the model server tests (unit and integration serving conftests
+re-export the fixtures): a small ONNX model with the trainer's signature
 (`images` float32 [N,28,28,1] raw pixels -> `probabilities` [N,10]), exported into tmp
 folders the way the trainer does it, and the app running in-process with its lifespan."""
 

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from fashion_pubsub.serving.app import build_app
-from tests.serving.conftest import MODEL, expected_probabilities, running_app, server_settings
+from tests.support.serving import MODEL, expected_probabilities, running_app, server_settings
 
 pytestmark = pytest.mark.anyio
 INFER = f"/v2/models/{MODEL}/infer"

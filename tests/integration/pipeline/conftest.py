@@ -20,8 +20,7 @@ from fashion_pubsub.data.dataset import load_split
 from fashion_pubsub.demo.runner import run_topics
 from fashion_pubsub.model.evaluate import predict_onnx
 from fashion_pubsub.settings import AppSettings, KafkaSettings, PubSubSettings, TopicSettings
-
-from ..conftest import MODEL_BASE_PATH, free_port, served_model_version
+from tests.conftest import MODEL_BASE_PATH, free_port, served_model_version
 
 BROKERS = [
     pytest.param("apache-kafka", marks=pytest.mark.kafka, id="kafka"),

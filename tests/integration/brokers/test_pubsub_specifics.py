@@ -8,8 +8,8 @@ from google.cloud import pubsub_v1
 from fashion_pubsub.brokers.errors import BrokerUnavailableError
 from fashion_pubsub.brokers.pubsub import PubSubBroker
 from fashion_pubsub.settings import PubSubSettings, TopicSettings
+from tests.conftest import free_port, pubsub_resource_names
 
-from ..conftest import free_port, pubsub_resource_names
 from .conftest import make_broker
 
 pytestmark = pytest.mark.pubsub

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from fashion_pubsub.serving.app import build_app
-from tests.serving.conftest import (
+from tests.support.serving import (
     MODEL,
     expected_probabilities,
     export_version,

@@ -11,7 +11,7 @@ import pytest
 
 from fashion_pubsub.serving.app import build_app
 from fashion_pubsub.serving.model_config import VersionPolicy
-from tests.serving.conftest import (
+from tests.support.serving import (
     MODEL,
     export_version,
     running_app,
@@ -100,7 +100,7 @@ async def test_corrupt_version_is_refused_and_serving_goes_on(
         refused = [s for s in statuses if s["state"] == "END"]
         assert refused and refused[0]["version"] == broken.name
         assert refused[0]["status"]["error_message"]
-    assert any("version refused" in r.getMessage() for r in caplog.records)
+    assert any("version_refused" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.anyio

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from fashion_pubsub.serving.client import ServingClient
 from fashion_pubsub.serving.errors import ServingRequestError, ServingUnavailableError
 from tests.conftest import free_port
-from tests.serving.conftest import (
+from tests.support.serving import (
     MODEL,
     expected_probabilities,
     serve_in_thread,

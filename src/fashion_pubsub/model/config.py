@@ -1,0 +1,25 @@
+"""The trainer's hyperparameters: a leaf module, so that the CLI can show their defaults in
+`--help` without loading numpy or TensorFlow."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Args:
+    epochs: most epochs to run (early stopping may end sooner).
+    batch_size: images per step.
+    seed: seeds weights, shuffling, augmentation and the validation split.
+    validation_size: training images held out for model selection.
+    learning_rate: peak Adam learning rate, decayed by a cosine schedule.
+    patience: epochs without a better validation accuracy before stopping.
+    limit: train on only the first `limit` training images (quick runs, tests).
+    """
+
+    epochs: int = 14
+    batch_size: int = 128
+    seed: int = 2021
+    validation_size: int = 5000
+    learning_rate: float = 2e-3
+    patience: int = 4
+    limit: int | None = None
