@@ -30,10 +30,20 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+# Services (and data) the developer brought, read once before any test: `clean_environ`
+# removes these variables for each test, and a session fixture first asked for through
+# getfixturevalue (the pipeline's `lane`) would otherwise start a private broker instead.
+_BRINGABLE = ("FASHION_PUBSUB_KAFKA_BOOTSTRAP", "PUBSUB_EMULATOR_HOST", "FASHION_PUBSUB_DATA_DIR")
+_BROUGHT: dict[str, str] = {}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # A CI timeout or `kill` sends SIGTERM: turn it into an interrupt so pytest still runs
     # the session fixtures' teardown and no broker JVM is left behind.
     signal.signal(signal.SIGTERM, _interrupt)
+    for name in _BRINGABLE:
+        if os.environ.get(name):
+            _BROUGHT[name] = os.environ[name]
 
 
 def free_port() -> int:
@@ -74,7 +84,7 @@ def make_infra_settings(state_dir: Path) -> InfraSettings:
 def data_dir() -> Path:
     """The real Fashion-MNIST files: FASHION_PUBSUB_DATA_DIR (which `make test` sets to
     ../shared or the Debian package), else ../shared/data/fashion-mnist."""
-    folder = Path(os.environ.get("FASHION_PUBSUB_DATA_DIR") or SHARED_DATA_DIR)
+    folder = Path(_BROUGHT.get("FASHION_PUBSUB_DATA_DIR") or SHARED_DATA_DIR)
     if not (folder / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.fail(
             f"Fashion-MNIST not found at {folder}; put ../shared beside the repo, install "
@@ -91,7 +101,7 @@ def infra_settings(tmp_path_factory: pytest.TempPathFactory) -> InfraSettings:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(infra_settings: InfraSettings) -> Iterator[str]:
     """host:port of a real Kafka broker (KRaft) for this test session."""
-    external = os.environ.get("FASHION_PUBSUB_KAFKA_BOOTSTRAP")
+    external = _BROUGHT.get("FASHION_PUBSUB_KAFKA_BOOTSTRAP")
     if external:
         yield external
         return
@@ -105,7 +115,7 @@ def kafka_bootstrap(infra_settings: InfraSettings) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def pubsub_emulator_host(infra_settings: InfraSettings) -> Iterator[str]:
     """host:port of a real Pub/Sub emulator for this test session."""
-    external = os.environ.get("PUBSUB_EMULATOR_HOST")
+    external = _BROUGHT.get("PUBSUB_EMULATOR_HOST")
     if external:
         yield external
         return
@@ -119,7 +129,7 @@ def pubsub_emulator_host(infra_settings: InfraSettings) -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts without the project's environment variables, so settings are
-    exactly what the test passes (session fixtures read the environment before this runs)."""
+    exactly what the test passes (the services brought are read before, in pytest_configure)."""
     for name in list(os.environ):
         if name.startswith(("ML_APP_", "FASHION_PUBSUB_")) or name == "PUBSUB_EMULATOR_HOST":
             monkeypatch.delenv(name)

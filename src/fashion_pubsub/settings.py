@@ -5,6 +5,7 @@ environment variables, then the defaults below. Constructing a settings object
 reads the environment; importing this module does not.
 """
 
+import uuid
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,6 +56,33 @@ class TopicSettings(BaseSettings):
     def topic_names(self) -> tuple[str, str, str]:
         """Input, predictions and dead-letter topics."""
         return (self.input_topic, self.predictions_topic, self.dead_letter_topic)
+
+    @classmethod
+    def for_run(cls, prefix: str) -> "TopicSettings":
+        """Topics, subscription and group of one run (a demo, a bench round, a test), named
+        `<prefix>-...-<8 hex>`: a run never reads messages an earlier, interrupted run left
+        behind, so its figures are its own. Delete them when the run ends.
+
+        Args:
+            prefix: the first word of every name, e.g. "demo".
+        """
+        suffix = uuid.uuid4().hex[:8]
+        return cls(
+            input_topic=f"{prefix}-input-{suffix}",
+            predictions_topic=f"{prefix}-predictions-{suffix}",
+            dead_letter_topic=f"{prefix}-dead-letter-{suffix}",
+            subscription=f"{prefix}-input-{suffix}-subscribers",
+            consumer_group=f"{prefix}-{suffix}",
+        )
+
+    def as_environment(self) -> dict[str, str]:
+        """The environment variables that give a child process these names. They are
+        derived from the fields and the model's env_prefix, as pydantic-settings reads them,
+        so a new field needs no second spelling."""
+        prefix = self.model_config.get("env_prefix", "")
+        return {
+            f"{prefix}{name}".upper(): str(getattr(self, name)) for name in type(self).model_fields
+        }
 
 
 class KafkaSettings(BaseSettings):

@@ -1,17 +1,12 @@
-"""One broker API over Apache Kafka and Google Cloud Pub/Sub (docs/brokers.md).
+"""One broker API over Apache Kafka and Google Cloud Pub/Sub (docs/brokers.md): a `Broker`
+from `create_broker`, the messages it carries, and its errors. (`Publisher` and `Consumer`,
+which a broker hands out, are in `brokers.base` for type annotations.)
 
 Importing this package loads neither broker's client library: `create_broker` imports the
 chosen implementation when it is called.
 """
 
-from fashion_pubsub.brokers.base import (
-    Broker,
-    Consumer,
-    Message,
-    OutgoingMessage,
-    Publisher,
-    PublishResult,
-)
+from fashion_pubsub.brokers.base import Broker, Message, OutgoingMessage, PublishResult
 from fashion_pubsub.brokers.errors import BrokerError, BrokerUnavailableError, TopicNotFoundError
 from fashion_pubsub.brokers.factory import create_broker
 
@@ -19,11 +14,9 @@ __all__ = [
     "Broker",
     "BrokerError",
     "BrokerUnavailableError",
-    "Consumer",
     "Message",
     "OutgoingMessage",
     "PublishResult",
-    "Publisher",
     "TopicNotFoundError",
     "create_broker",
 ]

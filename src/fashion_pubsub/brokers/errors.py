@@ -1,12 +1,13 @@
-"""Errors from the brokers. Each keeps its cause (`raise ... from exc`, or `cause=` for an
-error that is reported rather than raised) and says whether trying again can help.
+"""Errors from the brokers. Each says whether trying again later can succeed (`retriable`),
+as confluent-kafka's `KafkaError.retriable()` does; the cause is kept as `__cause__`
+(`raise ... from exc`, or `cause=` for an error that is reported rather than raised).
 
 FashionPubSubError
- └── BrokerError                  a broker refused an operation
+ └── BrokerError                  a broker refused an operation (retriable if its cause is)
       ├── BrokerUnavailableError  it cannot be reached (start it, or fix the address): retriable
-      ├── TopicNotFoundError      a topic or subscription is missing (run init-brokers)
+      ├── TopicNotFoundError      a topic or subscription is missing (run init-brokers): not
       └── PublishError            one message was not published (in `PublishResult.error`)
-           └── MessageTooLargeError  it is over the broker's size limits: never retriable as is
+           └── MessageTooLargeError  over the broker's size limits: not retriable as it is
 """
 
 from typing import TYPE_CHECKING
@@ -22,35 +23,42 @@ class BrokerError(FashionPubSubError):
 
     Args:
         message: what failed, and the fix where there is one.
-        retriable: whether the same operation may succeed later (confluent-kafka's
-            `KafkaError.retriable()`); the class default when not given.
+        retriable: whether the same operation may succeed later; when not given, what
+            the cause says (see `retriable`).
         cause: the client library's error, for errors that are returned, not raised.
     """
-
-    default_retriable = False
 
     def __init__(
         self, message: str, *, retriable: bool | None = None, cause: BaseException | None = None
     ) -> None:
         super().__init__(message)
-        self._retriable = self.default_retriable if retriable is None else retriable
+        self._retriable = retriable
         if cause is not None:
             self.__cause__ = cause
 
     @property
     def retriable(self) -> bool:
-        """True if trying the same operation again later may succeed."""
-        return self._retriable
+        """Whether the same call may succeed later: as given, else what the client
+        library's error says."""
+        if self._retriable is not None:
+            return self._retriable
+        return _is_transient(self.__cause__)
 
 
 class BrokerUnavailableError(BrokerError):
     """The broker cannot be reached; the message names the address and the fix."""
 
-    default_retriable = True
+    @property
+    def retriable(self) -> bool:
+        return True  # brokers come back: a restart, a network partition healing
 
 
 class TopicNotFoundError(BrokerError):
     """A topic or subscription does not exist; run `fashion-pubsub init-brokers`."""
+
+    @property
+    def retriable(self) -> bool:
+        return False  # it stays missing until someone creates it
 
 
 class PublishError(BrokerError):
@@ -73,3 +81,16 @@ class MessageTooLargeError(PublishError):
     ) -> None:
         super().__init__(message, retriable=False, cause=cause)
         self.limits = limits
+
+
+def _is_transient(cause: BaseException | None) -> bool:
+    """confluent-kafka's KafkaException carries a KafkaError that knows; google-api-core
+    classes its errors as transient (unavailable, overloaded, internal) or not."""
+    if cause is None:
+        return False
+    kafka_error = cause.args[0] if cause.args else None
+    if callable(getattr(kafka_error, "retriable", None)):
+        return bool(kafka_error.retriable())  # type: ignore[union-attr]
+    from google.api_core import exceptions, retry
+
+    return isinstance(cause, exceptions.GoogleAPIError) and bool(retry.if_transient_error(cause))

@@ -11,11 +11,7 @@ from pydantic import AliasChoices, ValidationError
 from pydantic_settings import BaseSettings
 
 from fashion_pubsub.errors import FashionPubSubError
-from fashion_pubsub.settings import (
-    BROKER_NAMES,
-    AppSettings,
-    DataSettings,
-)
+from fashion_pubsub.settings import BROKER_NAMES, AppSettings, DataSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 S = TypeVar("S", bound=BaseSettings)
@@ -46,24 +42,36 @@ def build(model: type[S], **flags: Any) -> S:
         raise click.UsageError(f"invalid setting: {exc}") from exc
 
 
-def broker_option(func: F) -> F:
-    return setting(
-        AppSettings,
-        "broker",
-        "--broker",
-        help="Which broker to use.",
-        type=click.Choice(BROKER_NAMES),
-    )(func)
+broker_option = setting(
+    AppSettings, "broker", "--broker", help="Which broker to use.", type=click.Choice(BROKER_NAMES)
+)
+data_dir_option = setting(
+    DataSettings,
+    "data_dir",
+    "--data-dir",
+    help="Folder with the four Fashion-MNIST IDX files.",
+    type=click.Path(path_type=Path, file_okay=False),
+)
 
 
-def data_dir_option(func: F) -> F:
-    return setting(
-        DataSettings,
-        "data_dir",
-        "--data-dir",
-        help="Folder with the four Fashion-MNIST IDX files.",
-        type=click.Path(path_type=Path, file_okay=False),
-    )(func)
+def idx_options(split: str) -> Callable[[F], F]:
+    """--images and --labels: an IDX pair other than the one in --data-dir.
+
+    Args:
+        split: which files of --data-dir are the default, for the help ("test", "training").
+    """
+
+    def decorate(func: F) -> F:
+        for kind in ("labels", "images"):
+            func = click.option(
+                f"--{kind}",
+                type=click.Path(path_type=Path, dir_okay=False),
+                default=None,
+                help=f"IDX {kind} file [default: the {split} {kind} in --data-dir]",
+            )(func)
+        return func
+
+    return decorate
 
 
 class _Group(click.Group):

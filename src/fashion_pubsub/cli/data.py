@@ -4,30 +4,12 @@ from pathlib import Path
 
 import click
 
-from fashion_pubsub.cli.app import (
-    CONTEXT,
-    build,
-    data_dir_option,
-    main,
-)
-from fashion_pubsub.settings import (
-    DataSettings,
-)
+from fashion_pubsub.cli.app import CONTEXT, build, data_dir_option, idx_options, main
+from fashion_pubsub.settings import DataSettings
 
 
 @main.command(context_settings=CONTEXT)
-@click.option(
-    "--images",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="IDX images file [default: the test images in --data-dir]",
-)
-@click.option(
-    "--labels",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="IDX labels file [default: the test labels in --data-dir]",
-)
+@idx_options("test")
 @click.option(
     "--output",
     type=click.Path(path_type=Path, file_okay=False),

@@ -1,53 +1,47 @@
-"""`demo` and `bench`."""
+"""`demo`, and the run options it shares with `bench`."""
 
 from pathlib import Path
 from typing import Any
 
 import click
 
-from fashion_pubsub.cli.app import (
-    CONTEXT,
-    F,
-    broker_option,
-    build,
+from fashion_pubsub.cli.app import CONTEXT, F, broker_option, build, data_dir_option, main
+from fashion_pubsub.settings import AppSettings, DataSettings, InfraSettings, TopicSettings
+
+_RUN_OPTIONS = [
     data_dir_option,
-    main,
-)
-from fashion_pubsub.settings import (
-    BROKER_NAMES,
-    AppSettings,
-    DataSettings,
-    InfraSettings,
-)
-
-
-def _run_options(func: F) -> F:
-    func = data_dir_option(func)
-    func = click.option(
+    click.option(
         "--workdir",
         type=click.Path(path_type=Path, file_okay=False),
         default=Path("workdir"),
         help="Each run gets a new folder in here.",
-    )(func)
-    func = click.option(
+    ),
+    click.option(
         "--model-base-path",
         type=click.Path(path_type=Path, file_okay=False),
         default=Path("models/fashion-model"),
         help="Model repository.",
-    )(func)
-    func = click.option(
+    ),
+    click.option(
         "--port",
         type=int,
         default=8501,
         help="Model server port (started there unless one answers).",
-    )(func)
-    func = click.option(
+    ),
+    click.option(
         "--timeout", type=float, default=900.0, help="Seconds to wait for all results of a run."
-    )(func)
+    ),
+]
+
+
+def run_options(func: F) -> F:
+    """The options of a run that `demo` and `bench` share."""
+    for option in _RUN_OPTIONS:
+        func = option(func)
     return func
 
 
-def _run_plan(
+def run_plan(
     broker: str | None,
     images: int,
     data_dir: Path | None,
@@ -85,7 +79,7 @@ def _run_plan(
     help="Subscriber processes sharing the work.",
 )
 @click.option("--live/--no-live", default=None, help="Live progress view [default: on a terminal]")
-@_run_options
+@run_options
 def demo(images: int, subscribers: int, live: bool | None, **options: Any) -> None:
     """Run the whole pipeline on test images: start what is missing, publish, classify,
     summarise, write an HTML report; stop what it started."""
@@ -94,88 +88,13 @@ def demo(images: int, subscribers: int, live: bool | None, **options: Any) -> No
     from fashion_pubsub.demo.command import run_demo
 
     console = Console()
-    from fashion_pubsub.demo.runner import run_topics
-
-    plan = _run_plan(
+    plan = run_plan(
         images=images,
         name="demo",
         subscribers=subscribers,
-        topics=run_topics("demo"),
+        topics=TopicSettings.for_run("demo"),
         discard_topics=True,
         live=console.is_terminal if live is None else live,
         **options,
     )
     run_demo(plan, console)
-
-
-@main.command(context_settings=CONTEXT)
-@click.option(
-    "--brokers", default="apache-kafka,google-pubsub", help="Comma-separated brokers to measure."
-)
-@click.option(
-    "--images",
-    type=click.IntRange(1, 10_000),
-    default=10_000,
-    help="Images for the full-speed run.",
-)
-@click.option(
-    "--baseline-images",
-    type=click.IntRange(1, 10_000),
-    default=2000,
-    help="Images for the old design's path.",
-)
-@click.option(
-    "--paced-images",
-    type=click.IntRange(1, 10_000),
-    default=3000,
-    help="Images for the latency run at half the maximum rate.",
-)
-@click.option(
-    "--warmup-images",
-    type=click.IntRange(0, 10_000),
-    default=2000,
-    help="Images sent through the pipeline first, unmeasured, so a just-started broker "
-    "is measured warm (0: none).",
-)
-@click.option(
-    "--rounds",
-    type=click.IntRange(1, 9),
-    default=3,
-    help="Full-speed and half-rate runs per broker: the best rate and the median latency "
-    "are reported, every round is recorded.",
-)
-@click.option(
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=Path("bench/results/pipeline.json"),
-    help="JSON figures (and .md beside).",
-)
-@_run_options
-def bench(
-    brokers: str,
-    images: int,
-    baseline_images: int,
-    paced_images: int,
-    warmup_images: int,
-    rounds: int,
-    output: Path,
-    **options: Any,
-) -> None:
-    """Measure the pipeline on each broker against the old design's data path."""
-    from fashion_pubsub.demo.bench import BenchPlan, run_bench, write_outputs
-
-    names = tuple(b.strip() for b in brokers.split(",") if b.strip())
-    unknown = [b for b in names if b not in BROKER_NAMES]
-    if unknown:
-        raise click.UsageError(f"unknown broker(s) {unknown}; choose from {BROKER_NAMES}")
-    plan = BenchPlan(
-        base=_run_plan(broker=None, images=images, name="bench", **options),
-        brokers=names,  # type: ignore[arg-type]
-        images=images,
-        baseline_images=baseline_images,
-        paced_images=paced_images,
-        warmup_images=warmup_images,
-        rounds=rounds,
-    )
-    click.echo(write_outputs(run_bench(plan), output))
-    click.echo(f"figures written to {output} and {output.with_suffix('.md')}")

@@ -5,16 +5,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from fashion_pubsub.cli.app import (
-    CONTEXT,
-    build,
-    data_dir_option,
-    main,
-)
+from fashion_pubsub.cli.app import CONTEXT, build, data_dir_option, idx_options, main
 from fashion_pubsub.model.config import TrainConfig
-from fashion_pubsub.settings import (
-    DataSettings,
-)
+from fashion_pubsub.settings import DataSettings
 
 if TYPE_CHECKING:
     from fashion_pubsub.model.evaluate import Evaluation
@@ -22,18 +15,7 @@ if TYPE_CHECKING:
 
 @main.command(context_settings=CONTEXT)
 @data_dir_option
-@click.option(
-    "--images",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Training images IDX file [default: the training images in --data-dir]",
-)
-@click.option(
-    "--labels",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="Training labels IDX file [default: the training labels in --data-dir]",
-)
+@idx_options("training")
 @click.option(
     "--export",
     type=click.Path(path_type=Path, file_okay=False),

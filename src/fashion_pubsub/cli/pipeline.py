@@ -7,24 +7,42 @@ from typing import Any
 import click
 from pydantic_settings import BaseSettings
 
-from fashion_pubsub.cli.app import (
-    CONTEXT,
-    F,
-    broker_option,
-    build,
-    main,
-    setting,
-)
+from fashion_pubsub.brokers.base import Broker
+from fashion_pubsub.cli.app import CONTEXT, F, S, broker_option, build, main, setting
 from fashion_pubsub.cli.brokers import broker_settings_options, build_broker
-from fashion_pubsub.settings import (
-    PublisherSettings,
-    SubscriberSettings,
-    TopicSettings,
-)
+from fashion_pubsub.settings import PublisherSettings, SubscriberSettings, TopicSettings
 
 
 def _folder(model: type[BaseSettings], field: str, flag: str, help: str) -> Callable[[F], F]:
     return setting(model, field, flag, help=help, type=click.Path(path_type=Path, file_okay=False))
+
+
+def _batch_and_broker_options(model: type[BaseSettings], most: str) -> Callable[[F], F]:
+    """--batch-size and --max-wait of `model` (`most` says what a batch counts, for the help),
+    then the flags that reach the brokers."""
+
+    def decorate(func: F) -> F:
+        func = broker_settings_options(func)
+        func = setting(
+            model,
+            "max_wait_seconds",
+            "--max-wait",
+            type=float,
+            help="Seconds to wait for a batch to fill.",
+        )(func)
+        return setting(model, "batch_size", "--batch-size", type=int, help=most)(func)
+
+    return decorate
+
+
+def _service_args(
+    model: type[S], broker: str | None, flags: dict[str, Any]
+) -> tuple[Broker, TopicSettings, S]:
+    """The broker, topics and `model` settings a pipeline service runs with. `model` takes
+    its own flags out of `flags`; the rest are the broker's."""
+    own = [name for name in flags if name in model.model_fields]
+    settings = build(model, **{name: flags.pop(name) for name in own})
+    return build_broker(broker, flags), build(TopicSettings), settings
 
 
 @main.command(context_settings=CONTEXT)
@@ -34,38 +52,12 @@ def _folder(model: type[BaseSettings], field: str, flag: str, help: str) -> Call
 @_folder(
     PublisherSettings, "rejected_dir", "--rejected", "Where unusable files go, with a .reason note."
 )
-@setting(
-    PublisherSettings, "batch_size", "--batch-size", type=int, help="Most files per broker batch."
-)
-@setting(
-    PublisherSettings,
-    "max_wait_seconds",
-    "--max-wait",
-    type=float,
-    help="Seconds to wait for a batch to fill.",
-)
-@broker_settings_options
-def publish(
-    broker: str | None,
-    input_dir: Path | None,
-    published_dir: Path | None,
-    rejected_dir: Path | None,
-    batch_size: int | None,
-    max_wait_seconds: float | None,
-    **flags: Any,
-) -> None:
+@_batch_and_broker_options(PublisherSettings, "Most files per broker batch.")
+def publish(broker: str | None, **flags: Any) -> None:
     """Publish images dropped into --input to the input topic (the old publisher.py)."""
     from fashion_pubsub.pipeline.service import run_publisher
 
-    settings = build(
-        PublisherSettings,
-        input_dir=input_dir,
-        published_dir=published_dir,
-        rejected_dir=rejected_dir,
-        batch_size=batch_size,
-        max_wait_seconds=max_wait_seconds,
-    )
-    stats = run_publisher(build_broker(broker, flags), build(TopicSettings), settings)
+    stats = run_publisher(*_service_args(PublisherSettings, broker, flags))
     click.echo(f"published {stats.published}, rejected {stats.rejected}")
 
 
@@ -80,40 +72,10 @@ def publish(
     type=click.Path(path_type=Path, dir_okay=False),
     help="Results log [default: <output>/results.jsonl]",
 )
-@setting(
-    SubscriberSettings,
-    "batch_size",
-    "--batch-size",
-    type=int,
-    help="Most messages per predict request.",
-)
-@setting(
-    SubscriberSettings,
-    "max_wait_seconds",
-    "--max-wait",
-    type=float,
-    help="Seconds to wait for a batch to fill.",
-)
-@broker_settings_options
-def subscribe(
-    broker: str | None,
-    output_dir: Path | None,
-    url: str | None,
-    results: Path | None,
-    batch_size: int | None,
-    max_wait_seconds: float | None,
-    **flags: Any,
-) -> None:
+@_batch_and_broker_options(SubscriberSettings, "Most messages per predict request.")
+def subscribe(broker: str | None, **flags: Any) -> None:
     """Classify images from the input topic and write the results (the old subscriber.py)."""
     from fashion_pubsub.pipeline.service import run_subscriber
 
-    settings = build(
-        SubscriberSettings,
-        output_dir=output_dir,
-        url=url,
-        results=results,
-        batch_size=batch_size,
-        max_wait_seconds=max_wait_seconds,
-    )
-    stats = run_subscriber(build_broker(broker, flags), build(TopicSettings), settings)
+    stats = run_subscriber(*_service_args(SubscriberSettings, broker, flags))
     click.echo(f"predicted {stats.predicted}, dead-lettered {stats.dead_lettered}")

@@ -12,15 +12,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fashion_pubsub.data.errors import DataError
+from fashion_pubsub.data.errors import RangeError
 from fashion_pubsub.data.idx import read_pair
 from fashion_pubsub.data.png import encode_grayscale_png
 
 LABEL_KEY = "label"
-
-
-class RangeError(DataError):
-    """--start/--end do not select any image of the file."""
 
 
 def png_bytes(pixels: np.ndarray, label: int | None = None) -> bytes:

@@ -1,4 +1,12 @@
-"""Errors about data files: FashionPubSubError -> DataError -> IdxFormatError, DataNotFoundError."""
+"""Errors about data files.
+
+FashionPubSubError
+ └── DataError
+      ├── IdxFormatError      not a valid IDX file of the expected kind
+      ├── DataNotFoundError   the files are not where any location says
+      ├── ChecksumError       a download does not have the published md5 sum
+      └── RangeError          --start/--end select no image of the file
+"""
 
 from fashion_pubsub.errors import FashionPubSubError
 
@@ -17,3 +25,7 @@ class DataNotFoundError(DataError):
 
 class ChecksumError(DataError):
     """A downloaded file does not have the published md5 sum."""
+
+
+class RangeError(DataError):
+    """--start/--end do not select any image of the file."""

@@ -5,20 +5,29 @@ processes (`fashion-pubsub publish` / `subscribe`), as a user would run them.
 """
 
 import logging
+import os
 import time
-import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
 
 from fashion_pubsub.brokers.base import Broker
 from fashion_pubsub.brokers.errors import BrokerError
 from fashion_pubsub.brokers.factory import create_broker
+from fashion_pubsub.demo.errors import RunTimeoutError
 from fashion_pubsub.demo.feeder import ImageFeeder
-from fashion_pubsub.demo.live import Counts, LiveView, count_files
-from fashion_pubsub.demo.results import ResultsTail
 from fashion_pubsub.demo.stack import Stack
-from fashion_pubsub.demo.summary import Outcome, Summary, first_seen, percentiles, summarize
-from fashion_pubsub.errors import FashionPubSubError
+from fashion_pubsub.demo.summary import (
+    Outcome,
+    ResultsTail,
+    Summary,
+    first_seen,
+    percentiles,
+    summarize,
+)
 from fashion_pubsub.infra import kafka, pubsub_emulator
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.settings import (
@@ -32,10 +41,6 @@ from fashion_pubsub.settings import (
 
 logger = logging.getLogger(__name__)
 _SETTLE_SECONDS = 4.0
-
-
-class RunTimeoutError(FashionPubSubError):
-    """Not every image had a result before the run's time limit."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ class RunPlan:
         lead_in: images sent first, in the same way, and left out of the summary: with a
             rate, the new processes' first second (see docs/benchmarks.md).
         discard_topics: delete the topics, subscriptions and group when the run ends
-            (for topics of `run_topics`; never for shared ones such as `input-topic`).
+            (for topics of `TopicSettings.for_run`; never for shared ones such as `input-topic`).
     """
 
     broker: BrokerName
@@ -150,20 +155,6 @@ def _delete_topics(broker: Broker) -> None:
         log_event(logger, "run_topics_not_deleted", logging.WARNING, error=exc)
 
 
-def run_topics(prefix: str) -> TopicSettings:
-    """Topics, subscription and group of one run: a run never reads messages that an
-    earlier, interrupted run left behind, so its figures are its own. Use them with
-    `discard_topics`."""
-    suffix = uuid.uuid4().hex[:8]
-    return TopicSettings(
-        input_topic=f"{prefix}-input-{suffix}",
-        predictions_topic=f"{prefix}-predictions-{suffix}",
-        dead_letter_topic=f"{prefix}-dead-letter-{suffix}",
-        subscription=f"{prefix}-input-{suffix}-subscribers",
-        consumer_group=f"{prefix}-{suffix}",
-    )
-
-
 def broker_for(plan: RunPlan, partitions: int | None = None) -> Broker:
     """The broker a run uses, reached at the local service's address."""
     kafka_settings = KafkaSettings(bootstrap=kafka.address(plan.infra))
@@ -182,11 +173,7 @@ def _pipeline_env(plan: RunPlan) -> dict[str, str]:
         "ML_APP_BROKER": plan.broker,
         "FASHION_PUBSUB_KAFKA_BOOTSTRAP": kafka.address(plan.infra),
         "PUBSUB_EMULATOR_HOST": pubsub_emulator.address(plan.infra),
-        "FASHION_PUBSUB_INPUT_TOPIC": plan.topics.input_topic,
-        "FASHION_PUBSUB_PREDICTIONS_TOPIC": plan.topics.predictions_topic,
-        "FASHION_PUBSUB_DEAD_LETTER_TOPIC": plan.topics.dead_letter_topic,
-        "FASHION_PUBSUB_SUBSCRIPTION": plan.topics.subscription,
-        "FASHION_PUBSUB_CONSUMER_GROUP": plan.topics.consumer_group,
+        **plan.topics.as_environment(),
     }
 
 
@@ -235,3 +222,73 @@ def _wait_for_results(plan: RunPlan, stack: Stack, tail: ResultsTail, total: int
                 )
     log_event(logger, "run_complete", images=counts.predicted, rejected=counts.rejected)
     return tail
+
+
+# The live progress view: published, predicted, rejected, images/s.
+
+
+@dataclass
+class Counts:
+    """Progress of a run, read from its folders and results log."""
+
+    expected: int
+    published: int = 0
+    predicted: int = 0
+    rejected: int = 0
+    started: float = 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.predicted + self.rejected >= self.expected
+
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.predicted / elapsed if elapsed > 0 else 0.0
+
+
+def count_files(folder: Path, suffix: str = "") -> int:
+    """Files in `folder` (not hidden, not `.reason` notes), or 0 if it does not exist yet."""
+    try:
+        names = os.listdir(folder)  # names, not Paths: this runs five times a second
+    except FileNotFoundError:
+        return 0
+    return sum(
+        1
+        for name in names
+        if not name.startswith(".") and not name.endswith(".reason") and name.endswith(suffix)
+    )
+
+
+def _render(counts: Counts, title: str) -> Table:
+    table = Table(title=title, min_width=60)
+    for column in ("expected", "published", "predicted", "rejected", "images/s"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"{counts.expected:,}",
+        f"{counts.published:,}",
+        f"{counts.predicted:,}",
+        f"{counts.rejected:,}",
+        f"{counts.rate():,.0f}",
+    )
+    return table
+
+
+class LiveView:
+    """A rich Live table on a terminal; silent when `enabled` is False (CI, pipes)."""
+
+    def __init__(self, title: str, enabled: bool, console: Console | None = None) -> None:
+        self._title = title
+        self._live = Live(console=console, refresh_per_second=4) if enabled else None
+
+    def __enter__(self) -> "LiveView":
+        if self._live is not None:
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def update(self, counts: Counts) -> None:
+        if self._live is not None:
+            self._live.update(_render(counts, self._title))

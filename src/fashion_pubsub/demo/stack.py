@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import httpx
@@ -45,13 +44,8 @@ class Stack:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._exit.close()
+    def __exit__(self, *exc_info: object) -> None:
+        self._exit.close()  # spawned processes first, then the services, in reverse
 
     def ensure_broker(self, broker: BrokerName) -> None:
         """Start the local Kafka or emulator unless it already runs (then leave it running)."""

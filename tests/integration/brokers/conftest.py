@@ -4,7 +4,6 @@ import pytest
 
 from fashion_pubsub.brokers.base import Broker
 from fashion_pubsub.brokers.factory import create_broker
-from fashion_pubsub.demo.runner import run_topics
 from fashion_pubsub.settings import AppSettings, KafkaSettings, PubSubSettings, TopicSettings
 
 BROKERS = [
@@ -14,7 +13,7 @@ BROKERS = [
 
 
 def unique_topics() -> TopicSettings:
-    return run_topics("test")
+    return TopicSettings.for_run("test")
 
 
 def make_broker(

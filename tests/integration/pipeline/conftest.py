@@ -17,7 +17,6 @@ import pytest
 from fashion_pubsub.brokers.base import Broker
 from fashion_pubsub.brokers.factory import create_broker
 from fashion_pubsub.data.dataset import load_split
-from fashion_pubsub.demo.runner import run_topics
 from fashion_pubsub.model.evaluate import predict_onnx
 from fashion_pubsub.settings import AppSettings, KafkaSettings, PubSubSettings, TopicSettings
 from tests.conftest import MODEL_BASE_PATH, free_port, served_model_version
@@ -90,7 +89,7 @@ class Lane:
     address: str
     root: Path
     url: str
-    topics: TopicSettings = field(default_factory=lambda: run_topics("test"))
+    topics: TopicSettings = field(default_factory=lambda: TopicSettings.for_run("test"))
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def folder(self, name: str) -> Path:
@@ -104,11 +103,7 @@ class Lane:
             "FASHION_PUBSUB_KAFKA_BOOTSTRAP": self.address,
             "PUBSUB_EMULATOR_HOST": self.address,
             "FASHION_PUBSUB_PUBSUB_ACK_DEADLINE_SECONDS": "10",
-            "FASHION_PUBSUB_INPUT_TOPIC": self.topics.input_topic,
-            "FASHION_PUBSUB_PREDICTIONS_TOPIC": self.topics.predictions_topic,
-            "FASHION_PUBSUB_DEAD_LETTER_TOPIC": self.topics.dead_letter_topic,
-            "FASHION_PUBSUB_SUBSCRIPTION": self.topics.subscription,
-            "FASHION_PUBSUB_CONSUMER_GROUP": self.topics.consumer_group,
+            **self.topics.as_environment(),
         }
 
     def broker(self) -> Broker:
@@ -161,7 +156,10 @@ class Lane:
     def records(self) -> list[dict[str, object]]:
         lines = []
         for path in sorted(self.root.glob("results*.jsonl")):
-            lines += [orjson.loads(line) for line in path.read_bytes().splitlines() if line]
+            data = path.read_bytes()
+            # The subscriber may be mid-line while we read: parse only complete lines.
+            complete = data[: data.rfind(b"\n") + 1]
+            lines += [orjson.loads(line) for line in complete.splitlines() if line]
         return lines
 
     def wait_for_records(self, count: int, seconds: float = 120.0) -> list[dict[str, object]]:

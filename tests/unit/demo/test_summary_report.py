@@ -4,8 +4,7 @@ import pytest
 
 from fashion_pubsub.classes import CLASS_NAMES
 from fashion_pubsub.demo.report import write_report
-from fashion_pubsub.demo.results import ResultsTail
-from fashion_pubsub.demo.summary import Outcome, percentiles, summarize
+from fashion_pubsub.demo.summary import Outcome, ResultsTail, percentiles, summarize
 
 
 def outcome(i: int, predicted: int, true: int | None, latency: float = 10.0) -> Outcome:

@@ -1,31 +1,21 @@
 """`fashion-pubsub bench`: the pipeline against the old design's data path, same machine,
-same model, same run. Writes JSON and a markdown table."""
+same model, same run. The figures are written by `fashion_pubsub.bench.figures`."""
 
 import logging
-import platform
-import statistics
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from fashion_pubsub.bench.figures import machine
+from fashion_pubsub.demo.errors import RunTimeoutError
 from fashion_pubsub.demo.feeder import ImageFeeder
-from fashion_pubsub.demo.results import ResultsTail
-from fashion_pubsub.demo.runner import (
-    RunPlan,
-    RunTimeoutError,
-    broker_for,
-    run_pipeline,
-    run_topics,
-    use_topics,
-)
+from fashion_pubsub.demo.runner import RunPlan, broker_for, run_pipeline, use_topics
 from fashion_pubsub.demo.stack import Stack
-from fashion_pubsub.demo.summary import Summary, first_seen, summarize
+from fashion_pubsub.demo.summary import ResultsTail, Summary, first_seen, summarize
 from fashion_pubsub.infra import kafka, pubsub_emulator
 from fashion_pubsub.logs import log_event
-from fashion_pubsub.settings import BrokerName
+from fashion_pubsub.settings import BrokerName, TopicSettings
 
 logger = logging.getLogger(__name__)
 TEST_IMAGES = 10_000
@@ -123,11 +113,11 @@ def _latencies(summary: Summary) -> dict[str, object]:
 
 
 def _unique(plan: RunPlan) -> RunPlan:
-    return replace(plan, topics=run_topics("bench"), discard_topics=True)
+    return replace(plan, topics=TopicSettings.for_run("bench"), discard_topics=True)
 
 
 def run_baseline(plan: RunPlan) -> Summary:
-    """The old data path on the same broker and model server (see demo/baseline.py)."""
+    """The old data path on the same broker and model server (see bench/baseline.py)."""
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     with Stack(plan.infra, plan.folder("logs")) as stack:
         stack.ensure_broker(plan.broker)
@@ -137,10 +127,9 @@ def run_baseline(plan: RunPlan) -> Summary:
             plan.data_dir, plan.folder("input-images"), plan.first_index, plan.images
         ).write_all()
         common = [
+            "baseline",
             "--broker",
             plan.broker,
-            "--topic",
-            plan.topics.input_topic,
             "--count",
             str(plan.images),
             "--bootstrap",
@@ -148,33 +137,35 @@ def run_baseline(plan: RunPlan) -> Summary:
         ]
         env = {"PUBSUB_EMULATOR_HOST": pubsub_emulator.address(plan.infra)}
         output = plan.folder("predicted-images")
+        kafka_run = plan.broker == "apache-kafka"
+        source = plan.topics.input_topic if kafka_run else plan.topics.subscription
         stack.spawn(
             "baseline-subscriber",
             [
-                "subscribe",
                 *common,
+                "subscribe",
+                "--source",
+                source,
                 "--url",
                 plan.predict_url,
                 "--output",
                 str(output),
-                "--subscription",
-                plan.topics.subscription,
             ],
             env,
-            module="fashion_pubsub.demo.baseline",
         )
         stack.spawn(
             "baseline-publisher",
             [
-                "publish",
                 *common,
+                "publish",
+                "--topic",
+                plan.topics.input_topic,
                 "--input",
                 str(plan.folder("input-images")),
                 "--published",
                 str(plan.folder("published-images")),
             ],
             env,
-            module="fashion_pubsub.demo.baseline",
         )
         tail = ResultsTail([output / "results.jsonl"])
         deadline = time.monotonic() + plan.timeout_seconds
@@ -186,89 +177,3 @@ def run_baseline(plan: RunPlan) -> Summary:
             tail.poll()
     outcomes = list(tail.outcomes.values())
     return summarize(outcomes, first_seen(outcomes))
-
-
-def machine(run_dir: Path) -> dict[str, Any]:
-    import os
-
-    return {
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "processor": platform.processor() or platform.machine(),
-        "workdir_filesystem": filesystem_type(run_dir),
-    }
-
-
-def filesystem_type(path: Path) -> str:
-    """The file system holding `path` ("ext4", "tmpfs", ...), from /proc/self/mountinfo;
-    "unknown" elsewhere. The pipeline creates a file per image, and what that costs
-    depends on the file system far more than on anything else (docs/benchmarks.md)."""
-    try:
-        lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return "unknown"
-    target = str(path.resolve())
-    best, kind = "", "unknown"
-    for line in lines:
-        fields = line.split()
-        mount_point, fstype = fields[4], fields[fields.index("-") + 1]
-        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
-        if inside and len(mount_point) >= len(best):
-            best, kind = mount_point, fstype
-    return kind
-
-
-def write_outputs(figures: dict[str, Any], json_path: Path) -> str:
-    """Write the JSON figures and return (and write beside it) the markdown table."""
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
-    markdown = markdown_table(figures)
-    json_path.with_suffix(".md").write_text(markdown)
-    return markdown
-
-
-def markdown_table(figures: dict[str, Any]) -> str:
-    lines = [
-        f"Input and output folders on {figures['machine'].get('workdir_filesystem', 'unknown')}.",
-        "",
-        "| broker | path | images | images/s | p50 ms | p95 ms | p99 ms | accuracy |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for broker, runs in figures["brokers"].items():
-        for name in ("pipeline", "half_rate", "baseline"):
-            run = runs[name]
-            latency = run["latency_ms"]
-            accuracy = "n/a" if run["accuracy"] is None else f"{run['accuracy']:.4f}"
-            lines.append(
-                f"| {broker} | {name} | {run['images']} | {run['images_per_second']:,.0f} | "
-                f"{latency['p50']:.0f} | {latency['p95']:.0f} | {latency['p99']:.0f} | "
-                f"{accuracy} |"
-            )
-        lines.append(f"| {broker} | **speed-up** | | **{runs['speedup']}×** | | | | |")
-    for broker, runs in figures["brokers"].items():
-        lines.extend(_rounds_note(broker, runs))
-    for broker, runs in figures["brokers"].items():
-        half = runs["half_rate"]
-        if half.get("lead_in_images"):
-            lines.append(
-                f"\n{broker} half_rate: the first {half['lead_in_images']} images (one second) "
-                "were a lead-in, not measured; "
-                f"p99 with them: {half['p99_ms_with_lead_in']:.0f} ms."
-            )
-    return "\n".join(lines) + "\n"
-
-
-def _rounds_note(broker: str, runs: dict[str, Any]) -> list[str]:
-    rates = runs.get("pipeline_rounds", [])
-    if len(rates) < 2:
-        return []
-    p99s = [latency["p99"] for latency in runs["half_rate_rounds"]]
-    return [
-        f"\n{broker} pipeline: {len(rates)} rounds, "
-        + " / ".join(f"{rate:,.0f}" for rate in rates)
-        + f" images/s; the best is shown (median {statistics.median(rates):,.0f}).",
-        f"{broker} half_rate: {len(p99s)} rounds, p99 "
-        + " / ".join(f"{p99:.0f}" for p99 in p99s)
-        + " ms; the median round is shown.",
-    ]

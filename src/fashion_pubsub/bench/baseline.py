@@ -9,10 +9,9 @@ constant key, as before. Only measurement is added: the time the file was seen
 travels in a header/attribute, and each result is appended to a JSONL log in
 the same record format as the real subscriber's, so both are summarised alike.
 
-Run as processes: `python -m fashion_pubsub.demo.baseline publish|subscribe ...`.
+Run as processes: `fashion-pubsub baseline publish|subscribe ...` (a hidden command).
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -137,30 +136,47 @@ def _predict_and_write(
         log.write(json.dumps(record) + "\n")
 
 
-def _main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("role", choices=["publish", "subscribe"])
-    parser.add_argument("--broker", choices=["apache-kafka", "google-pubsub"], required=True)
-    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
-    parser.add_argument("--project", default="fashion-pubsub-local")
-    parser.add_argument("--topic", required=True)
-    parser.add_argument("--subscription", default="")
-    parser.add_argument("--input", type=Path)
-    parser.add_argument("--published", type=Path)
-    parser.add_argument("--output", type=Path)
-    parser.add_argument("--url", default="")
-    parser.add_argument("--count", type=int, required=True)
-    args = parser.parse_args()
-    kafka = args.broker == "apache-kafka"
-    if args.role == "publish" and kafka:
-        publish_kafka(args.bootstrap, args.topic, args.input, args.published, args.count)
-    elif args.role == "publish":
-        publish_pubsub(args.project, args.topic, args.input, args.published, args.count)
-    elif kafka:
-        subscribe_kafka(args.bootstrap, args.topic, args.url, args.output, args.count)
+def run_publisher(
+    broker: str,
+    topic: str,
+    input_dir: Path,
+    published: Path,
+    count: int,
+    bootstrap: str,
+    project: str,
+) -> None:
+    """Publish `count` files of `input_dir` the old way, then return.
+
+    Args:
+        broker: "apache-kafka" or "google-pubsub".
+        topic: the topic to publish to.
+        input_dir: the folder polled for images.
+        published: where each image is moved once sent.
+        count: how many images to send.
+        bootstrap: Kafka's address.
+        project: the Pub/Sub project (the emulator's address comes from PUBSUB_EMULATOR_HOST).
+    """
+    if broker == "apache-kafka":
+        publish_kafka(bootstrap, topic, input_dir, published, count)
     else:
-        subscribe_pubsub(args.project, args.subscription, args.url, args.output, args.count)
+        publish_pubsub(project, topic, input_dir, published, count)
 
 
-if __name__ == "__main__":
-    _main()
+def run_subscriber(
+    broker: str, source: str, url: str, output: Path, count: int, bootstrap: str, project: str
+) -> None:
+    """Classify `count` messages the old way, one at a time, then return.
+
+    Args:
+        broker: "apache-kafka" or "google-pubsub".
+        source: the Kafka topic, or the Pub/Sub subscription.
+        url: the model server's TF Serving predict URL.
+        output: where the classified images and results.jsonl go.
+        count: how many messages to classify.
+        bootstrap: Kafka's address.
+        project: the Pub/Sub project.
+    """
+    if broker == "apache-kafka":
+        subscribe_kafka(bootstrap, source, url, output, count)
+    else:
+        subscribe_pubsub(project, source, url, output, count)

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from fashion_pubsub.demo.bench import filesystem_type
+from fashion_pubsub.bench.figures import filesystem_type
 from fashion_pubsub.settings import InfraSettings
 from tests.conftest import MODEL_BASE_PATH, free_port
-
-from .test_demo import infra_env
+from tests.integration.demo.test_demo import infra_env
 
 
 @pytest.mark.kafka

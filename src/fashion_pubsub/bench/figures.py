@@ -1,0 +1,94 @@
+"""The bench's figures: the machine they were measured on, the JSON file and the markdown
+table of docs/benchmarks.md."""
+
+import os
+import platform
+import statistics
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def machine(run_dir: Path) -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "processor": platform.processor() or platform.machine(),
+        "workdir_filesystem": filesystem_type(run_dir),
+    }
+
+
+def filesystem_type(path: Path) -> str:
+    """The file system holding `path` ("ext4", "tmpfs", ...), from /proc/self/mountinfo;
+    "unknown" elsewhere. The pipeline creates a file per image, and what that costs
+    depends on the file system far more than on anything else (docs/benchmarks.md)."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return "unknown"
+    target = str(path.resolve())
+    best, kind = "", "unknown"
+    for line in lines:
+        fields = line.split()
+        mount_point, fstype = fields[4], fields[fields.index("-") + 1]
+        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):
+            best, kind = mount_point, fstype
+    return kind
+
+
+def write_outputs(figures: dict[str, Any], json_path: Path) -> str:
+    """Write the JSON figures and return (and write beside it) the markdown table."""
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
+    markdown = markdown_table(figures)
+    json_path.with_suffix(".md").write_text(markdown)
+    return markdown
+
+
+def markdown_table(figures: dict[str, Any]) -> str:
+    lines = [
+        f"Input and output folders on {figures['machine'].get('workdir_filesystem', 'unknown')}.",
+        "",
+        "| broker | path | images | images/s | p50 ms | p95 ms | p99 ms | accuracy |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for broker, runs in figures["brokers"].items():
+        for name in ("pipeline", "half_rate", "baseline"):
+            run = runs[name]
+            latency = run["latency_ms"]
+            accuracy = "n/a" if run["accuracy"] is None else f"{run['accuracy']:.4f}"
+            lines.append(
+                f"| {broker} | {name} | {run['images']} | {run['images_per_second']:,.0f} | "
+                f"{latency['p50']:.0f} | {latency['p95']:.0f} | {latency['p99']:.0f} | "
+                f"{accuracy} |"
+            )
+        lines.append(f"| {broker} | **speed-up** | | **{runs['speedup']}×** | | | | |")
+    for broker, runs in figures["brokers"].items():
+        lines.extend(_rounds_note(broker, runs))
+    for broker, runs in figures["brokers"].items():
+        half = runs["half_rate"]
+        if half.get("lead_in_images"):
+            lines.append(
+                f"\n{broker} half_rate: the first {half['lead_in_images']} images (one second) "
+                "were a lead-in, not measured; "
+                f"p99 with them: {half['p99_ms_with_lead_in']:.0f} ms."
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _rounds_note(broker: str, runs: dict[str, Any]) -> list[str]:
+    rates = runs.get("pipeline_rounds", [])
+    if len(rates) < 2:
+        return []
+    p99s = [latency["p99"] for latency in runs["half_rate_rounds"]]
+    return [
+        f"\n{broker} pipeline: {len(rates)} rounds, "
+        + " / ".join(f"{rate:,.0f}" for rate in rates)
+        + f" images/s; the best is shown (median {statistics.median(rates):,.0f}).",
+        f"{broker} half_rate: {len(p99s)} rounds, p99 "
+        + " / ".join(f"{p99:.0f}" for p99 in p99s)
+        + " ms; the median round is shown.",
+    ]
