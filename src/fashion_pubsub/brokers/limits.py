@@ -81,7 +81,7 @@ def size_of(message: OutgoingMessage, limits: MessageLimits) -> int:
 
 def check(message: OutgoingMessage, limits: MessageLimits) -> MessageTooLargeError | None:
     """Why the broker would refuse the message for its size, or None if it fits. One pass
-    over the attributes, ~1.5 µs a message here: it runs for every message published."""
+    over the attributes, 1-3 µs a message here: it runs for every message published."""
     size = len(message.payload) + _length(message.key)
     count = len(message.attributes)
     long_names: list[str] = []
