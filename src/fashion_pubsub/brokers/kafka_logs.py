@@ -64,7 +64,11 @@ class _LibrdkafkaLogger:
     def __init__(self, repeats: RepeatFilter) -> None:
         self._repeats = repeats
 
-    def log(self, level: int, _format: str, facility: str, client: str, text: str) -> None:
+    def log(self, level: int, message: str, *args: Any) -> None:
+        if len(args) == 3:  # confluent-kafka's (facility, client name, text)
+            facility, client, text = (str(a) for a in args)
+        else:  # any other shape a later version may use: keep the whole line
+            facility, client, text = "", "", message % args if args else message
         held = self._repeats.admit("log", facility, text)
         if held is None:
             return
