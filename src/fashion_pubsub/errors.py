@@ -24,6 +24,7 @@ FashionPubSubError                  the CLI prints these as one line, not a trac
  │    ├── ModelNotReadyError        503 no version loaded yet
  │    ├── PayloadTooLargeError      413 the body is over --max_body_bytes
  │    ├── RequestTimeoutError       408 the body took too long to arrive
+ │    ├── ClientGoneError           499 the client hung up before its body was in
  │    ├── ModelLoadError            a version folder cannot be loaded (logged, not served)
  │    ├── ServingUnavailableError   client: the server is down or failing; retry
  │    │    └── ServingResponseError client: its answer is unusable (NaN, shape, size...)

@@ -160,8 +160,14 @@ class ServerSettings(BaseSettings):
     rest_api_num_threads: int = Field(default=4, ge=1, le=256)
     rest_api_max_connections: int = Field(default=512, ge=1)
     rest_api_body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # tensorflow_model_server's --port; 0 serves no gRPC
+    grpc_port: int = Field(default=8500, ge=0, le=65535)
+    grpc_host: str = "127.0.0.1"
+    # TF Serving accepts messages far above gRPC's default of 4 MiB; so do we, up to this
+    grpc_max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=4096, le=2**31 - 1)
     tensorflow_intra_op_parallelism: int = Field(default=0, ge=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    rest_api_header_timeout_seconds: float = Field(default=30.0, gt=0)
     enable_batching: bool = True
     max_batch_size: int = Field(default=256, ge=1)
     batch_timeout_micros: int = Field(default=0, ge=0)

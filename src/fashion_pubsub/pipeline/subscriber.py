@@ -29,8 +29,9 @@ from fashion_pubsub.pipeline.outputs import remove_stale_temporaries, write_outp
 from fashion_pubsub.pipeline.results import DoneIndex, ResultsLog
 from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.wire import ImageMessage, decode
-from fashion_pubsub.serving.client import Prediction, ServingClient
+from fashion_pubsub.serving.client import Prediction
 from fashion_pubsub.serving.errors import ServingRequestError, ServingUnavailableError
+from fashion_pubsub.serving.model_client import ModelClient
 from fashion_pubsub.settings import SubscriberSettings
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class ImageSubscriber:
     """
 
     def __init__(
-        self, channels: Channels, client: ServingClient, settings: SubscriberSettings, stats: Stats
+        self, channels: Channels, client: ModelClient, settings: SubscriberSettings, stats: Stats
     ) -> None:
         self._channels = channels
         self._client = client

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
@@ -33,6 +33,9 @@ from fashion_pubsub.serving.errors import (
     ServingResponseError,
     ServingUnavailableError,
 )
+
+if TYPE_CHECKING:
+    from fashion_pubsub.serving.model_client import ModelClient
 
 _PREDICT_URL = re.compile(
     r"^(?P<base>https?://[^/]+)/v1/models/(?P<name>[^/:]+)"
@@ -250,6 +253,15 @@ class ServingClient:
         if answer.status_code in (400, 413, 422):
             raise ServingRequestError(message)
         raise ServingUnavailableError(message)
+
+
+def open_model_client(url: str, timeout: float = 10.0) -> "ModelClient":
+    """The client for `url`: gRPC for grpc://host:port/NAME[/versions/V], else REST."""
+    if url.strip().startswith("grpc://"):
+        from fashion_pubsub.serving.grpc_client import GrpcServingClient
+
+        return GrpcServingClient(url, timeout)
+    return ServingClient(url, timeout)
 
 
 def _read_limited(response: httpx.Response, limit: int) -> bytes:
