@@ -194,8 +194,13 @@ class SubscriberSettings(BaseSettings):
     results: Path | None = None
     batch_size: int = Field(default=256, ge=1, le=4096)
     max_wait_seconds: float = Field(default=0.005, ge=0)
+    # A batch waits for an unavailable model server as long as it takes (never given
+    # back, so no delivery attempt counts); `hold_seconds` is how often it says so.
     hold_seconds: float = Field(default=60.0, gt=0)
     max_backoff_seconds: float = Field(default=5.0, gt=0)
+    # Failures of one message on its own before it is dead-lettered with its last error.
+    # Keep it below Pub/Sub's max_delivery_attempts, whose policy gives no reason.
+    max_attempts: int = Field(default=3, ge=1, le=100)
 
     def results_path(self) -> Path:
         return self.results or self.output_dir / "results.jsonl"

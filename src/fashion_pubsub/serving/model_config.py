@@ -129,6 +129,10 @@ def read_model_config_file(path: Path) -> list[ModelConfig]:
 def from_proto(message: tfs.ModelServerConfig, root: Path) -> list[ModelConfig]:
     """The models a ModelServerConfig names, checked; relative base paths join `root`.
 
+    Args:
+        message: the parsed ModelServerConfig (from a file or a reload request).
+        root: the folder relative base paths are taken from.
+
     Raises:
         ConfigurationError: no model_config_list, no models, a name twice, or a model
             that cannot be served as configured.

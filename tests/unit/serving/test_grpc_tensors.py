@@ -57,6 +57,7 @@ def test_one_value_fills_the_shape_as_in_tensorflow() -> None:
         (tensor(tf.DT_UINT8, [1, 3, 4], tensor_content=bytes(11)), "needs 12 bytes"),
         (tensor(tf.DT_UINT8, [2], int_val=[1, 300]), "do not fit uint8"),
         (tensor(tf.DT_INT8, [2], int_val=[-129, 0]), "do not fit int8"),
+        (tensor(tf.DT_HALF, [2], half_val=[70_000, 0]), "do not fit uint16"),
         (tensor(tf.DT_FLOAT, [2, 2], float_val=[1.0, 2.0]), "do not fill shape"),
         (tensor(tf.DT_FLOAT, [2, -1], float_val=[1.0]), "negative dimension"),
         (tensor(tf.DT_FLOAT, [2**40, 2**40], tensor_content=b"1234"), "far too large"),

@@ -17,13 +17,19 @@ def _version(text: str) -> int | None:
 
 
 def server_metadata(plane: DataPlane) -> oip.ServerMetadataResponse:
+    """The server's name and version; no extensions (binary_tensor_data is REST's)."""
     meta = plane.server_metadata()
     return oip.ServerMetadataResponse(name=meta.name, version=meta.version, extensions=[])
 
 
 def model_ready(plane: DataPlane, request: oip.ModelReadyRequest) -> oip.ModelReadyResponse:
     """Ready when the named version (or any version) is loaded; not ready for unknown
-    models, as Triton answers, so that clients can poll it before a model exists."""
+    models, as Triton answers, so that clients can poll it before a model exists.
+
+    Args:
+        plane: the data plane shared with REST.
+        request: the parsed request.
+    """
     try:
         ready = plane.model_ready(ModelRef(request.name, _version(request.version)))
     except ModelNotFoundError:
@@ -34,6 +40,12 @@ def model_ready(plane: DataPlane, request: oip.ModelReadyRequest) -> oip.ModelRe
 def model_metadata(
     plane: DataPlane, request: oip.ModelMetadataRequest
 ) -> oip.ModelMetadataResponse:
+    """Name, loaded versions, platform and tensors of the named version (or the latest).
+
+    Args:
+        plane: the data plane shared with REST.
+        request: the parsed request.
+    """
     meta = plane.metadata(ModelRef(request.name, _version(request.version)))
     response = oip.ModelMetadataResponse(
         name=meta.name, versions=[str(v) for v in meta.versions], platform=meta.platform
@@ -49,6 +61,10 @@ async def model_infer(
 ) -> tuple[oip.ModelInferResponse, OnnxModel]:
     """Run the model. Outputs come back as raw bytes when the inputs came raw (what
     tritonclient expects), else as typed contents.
+
+    Args:
+        plane: the data plane shared with REST.
+        request: the parsed request.
 
     Raises:
         InvalidInputError: bad tensors, raw contents that do not match the inputs, or an

@@ -69,6 +69,11 @@ async def start_grpc_server(
 ) -> grpc.aio.Server:
     """Listen on --grpc_host:--port on the running event loop.
 
+    Args:
+        settings: the server's settings (address, message size limit, config root).
+        plane: the data plane shared with REST.
+        metrics: the Prometheus metrics shared with REST.
+
     Raises:
         ConfigurationError: the address cannot be bound (for example in use).
     """

@@ -55,6 +55,10 @@ def from_tensor_proto(name: str, proto: tf.TensorProto) -> np.ndarray:
     """A TensorProto as an array: tensor_content, or the typed field of its dtype (one
     value fills the whole shape, as in TensorFlow).
 
+    Args:
+        name: the input's name, for messages.
+        proto: the tensor as sent.
+
     Raises:
         InvalidInputError: an unserved dtype, a bad shape, or values that do not fit it.
     """
@@ -70,7 +74,7 @@ def from_tensor_proto(name: str, proto: tf.TensorProto) -> np.ndarray:
         return _from_bytes(name, proto.tensor_content, shape, dtype)
     values = getattr(proto, field)
     if field == "half_val":  # float16 bit patterns in int32s
-        array = np.asarray(values, dtype=np.uint16).view(np.float16)
+        array = _typed(name, values, np.dtype(np.uint16)).view(np.float16)
     else:
         array = _typed(name, values, dtype)
     if len(array) == 1 and count != 1:
@@ -83,7 +87,11 @@ def from_tensor_proto(name: str, proto: tf.TensorProto) -> np.ndarray:
 
 
 def to_tensor_proto(array: np.ndarray) -> tf.TensorProto:
-    """An output array as a TensorProto with its values packed in tensor_content."""
+    """An output array as a TensorProto with its values packed in tensor_content.
+
+    Args:
+        array: a numeric output of the model.
+    """
     array = np.ascontiguousarray(array)
     proto = tf.TensorProto(dtype=TF_DTYPE_BY_NUMPY[array.dtype], tensor_content=array.tobytes())
     proto.tensor_shape.dim.extend(tf.TensorShapeProto.Dim(size=d) for d in array.shape)
@@ -94,6 +102,10 @@ def from_infer_input(
     tensor: oip.ModelInferRequest.InferInputTensor, raw: bytes | None
 ) -> np.ndarray:
     """An Open Inference Protocol input from its raw bytes, or else its typed contents.
+
+    Args:
+        tensor: the input's name, datatype, shape and (without raw bytes) contents.
+        raw: its entry of raw_input_contents, or None when the request has none.
 
     Raises:
         InvalidInputError: an unknown datatype, a bad shape, or data that does not fit it.
@@ -122,7 +134,13 @@ def from_infer_input(
 def set_infer_output(
     tensor: oip.ModelInferResponse.InferOutputTensor, array: np.ndarray, raw: list[bytes] | None
 ) -> None:
-    """Fill an output tensor: its bytes appended to `raw`, or else typed contents."""
+    """Fill an output tensor: its bytes appended to `raw`, or else typed contents.
+
+    Args:
+        tensor: the output, its name and datatype already set.
+        array: the output's values.
+        raw: the response's raw_output_contents so far, or None for typed contents.
+    """
     array = np.ascontiguousarray(array)
     tensor.shape.extend(array.shape)
     if raw is not None:

@@ -51,6 +51,10 @@ async def predict(
 ) -> tuple[tfs.PredictResponse, OnnxModel]:
     """Run the serving_default signature on the request's input tensors.
 
+    Args:
+        plane: the data plane shared with REST.
+        request: the parsed request.
+
     Raises:
         SignatureNotFoundError: another signature_name.
         InvalidInputError: bad tensors or an unknown name in output_filter.
@@ -75,6 +79,10 @@ def get_model_metadata(
     plane: DataPlane, request: tfs.GetModelMetadataRequest
 ) -> tuple[tfs.GetModelMetadataResponse, OnnxModel]:
     """The signature_def metadata, packed as TF Serving packs it.
+
+    Args:
+        plane: the data plane shared with REST.
+        request: the parsed request.
 
     Raises:
         InvalidInputError: no metadata_field, or one other than signature_def.
@@ -113,7 +121,12 @@ def _tensor_info(spec: TensorSpec, name: str) -> tf.TensorInfo:
 def get_model_status(
     plane: DataPlane, request: tfs.GetModelStatusRequest
 ) -> tfs.GetModelStatusResponse:
-    """Loaded versions as AVAILABLE, refused ones as END with the reason."""
+    """Loaded versions as AVAILABLE, refused ones as END with the reason.
+
+    Args:
+        plane: the data plane shared with REST.
+        request: the parsed request.
+    """
     rows = plane.status(model_ref(request.model_spec))
     response = tfs.GetModelStatusResponse()
     for row in rows:
@@ -135,6 +148,8 @@ async def reload_config(
     answers once the new models' versions are loaded.
 
     Args:
+        plane: the data plane shared with REST.
+        request: the parsed request.
         root: where relative base paths point.
 
     Raises:
