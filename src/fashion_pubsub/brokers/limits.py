@@ -132,7 +132,7 @@ def shrink_to_fit(
 
     Attribute names too long and attributes over the count are dropped (those named in
     `keep` last), values too long are truncated, and if it is still too large the body is
-    dropped, then every value cut to 1 KB.
+    dropped, then every value cut to 1 KB, then every attribute dropped but `keep`.
 
     Args:
         message: the message to shrink.
@@ -152,6 +152,9 @@ def shrink_to_fit(
     if size_of(shrunk, limits) > room:
         notes.append(f"values cut to {_LAST_RESORT_VALUE_BYTES} bytes")
         attributes = {k: _clip(v, _LAST_RESORT_VALUE_BYTES) for k, v in attributes.items()}
+    if size_of(OutgoingMessage(key, b"", attributes), limits) > room:  # thousands of headers
+        notes.append("attributes dropped but those kept first")
+        attributes = {k: v for k, v in attributes.items() if k in keep}
     if notes:
         attributes[TRUNCATED] = _clip("; ".join(notes), limits.max_attribute_value_bytes or 1024)
     return OutgoingMessage(key=key, payload=shrunk.payload, attributes=attributes)
@@ -215,22 +218,19 @@ class FittingPublisher(Publisher):
 
     def publish(self, messages: Iterable[OutgoingMessage]) -> list[PublishResult]:
         results = self._inner.publish(messages)
-        retry = [i for i, r in enumerate(results) if isinstance(r.error, MessageTooLargeError)]
-        if not retry:
+        too_large = [
+            (i, r.message, r.error)
+            for i, r in enumerate(results)
+            if isinstance(r.error, MessageTooLargeError)
+        ]
+        if not too_large:
             return results
-        shrunk = []
-        for i in retry:
-            error = results[i].error
-            assert isinstance(error, MessageTooLargeError)  # noqa: S101 - selected above
-            shrunk.append(shrink_to_fit(results[i].message, error.limits, self._keep))
+        for _, message, error in too_large:
             log_event(
-                logger,
-                "message_shrunk",
-                logging.WARNING,
-                key=_clip(results[i].message.key, 80),
-                error=error,
+                logger, "message_shrunk", logging.WARNING, key=_clip(message.key, 80), error=error
             )
-        for i, result in zip(retry, self._inner.publish(shrunk), strict=True):
+        shrunk = [shrink_to_fit(m, error.limits, self._keep) for _, m, error in too_large]
+        for (i, _, _), result in zip(too_large, self._inner.publish(shrunk), strict=True):
             results[i] = result
         return results
 

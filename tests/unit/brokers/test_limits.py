@@ -72,6 +72,13 @@ def test_a_huge_reason_on_kafka_is_cut_too() -> None:
     assert shrunk.attributes["dead_letter_reason"].startswith("rrr")
 
 
+def test_thousands_of_headers_on_kafka_leave_only_the_kept_ones() -> None:
+    attributes = {f"h{i:05}": "v" * 100 for i in range(9000)} | REASON
+    shrunk = shrink_to_fit(OutgoingMessage("k", b"", attributes), KAFKA, ["dead_letter_reason"])
+    assert check(shrunk, KAFKA) is None
+    assert set(shrunk.attributes) == {"dead_letter_reason", TRUNCATED}
+
+
 _text = st.text(max_size=3000)
 
 
