@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from fashion_pubsub.brokers.base import Broker
+from fashion_pubsub.brokers.limits import FittingPublisher
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.observability.health import Health
 from fashion_pubsub.observability.instrumented import (
@@ -32,6 +33,8 @@ from fashion_pubsub.settings import (
 )
 
 logger = logging.getLogger(__name__)
+
+DEAD_LETTER_KEPT = ("dead_letter_reason", "original_position", "delivery_attempt")
 
 
 @contextmanager
@@ -116,7 +119,11 @@ def run_subscriber(
         channels = Channels(
             consumer=HealthReportingConsumer(stack.enter_context(broker.consumer()), health),
             predictions=stack.enter_context(broker.publisher(topics.predictions_topic)),
-            dead_letters=stack.enter_context(broker.publisher(topics.dead_letter_topic)),
+            # A dead letter that no longer fits the broker is sent shrunk, its reason kept.
+            dead_letters=FittingPublisher(
+                stack.enter_context(broker.publisher(topics.dead_letter_topic)),
+                keep=DEAD_LETTER_KEPT,
+            ),
         )
         client = stack.enter_context(
             MeasuredModelClient(open_model_client(settings.url), subscriber_metrics, health)
