@@ -181,7 +181,8 @@ class PublisherSettings(BaseSettings):
     published_dir: Path = Path("workdir/published-images")
     rejected_dir: Path = Path("workdir/rejected")
     batch_size: int = Field(default=500, ge=1, le=10_000)
-    max_wait_seconds: float = Field(default=0.005, ge=0)
+    # 0: adaptive batching, what is queued goes at once (see FilePublisher._next_batch).
+    max_wait_seconds: float = Field(default=0.0, ge=0)
     max_image_bytes: int = Field(default=1_000_000, ge=1)
 
 
@@ -193,6 +194,8 @@ class SubscriberSettings(BaseSettings):
     url: str = "http://localhost:8501/v1/models/fashion-model:predict"
     results: Path | None = None
     batch_size: int = Field(default=256, ge=1, le=4096)
+    # How long a receive waits for the first message; it returns as soon as one is there,
+    # with those already waiting (adaptive batching), so this costs no latency.
     max_wait_seconds: float = Field(default=0.005, ge=0)
     # A batch waits for an unavailable model server as long as it takes (never given
     # back, so no delivery attempt counts); `hold_seconds` is how often it says so.

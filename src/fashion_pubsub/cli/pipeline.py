@@ -17,8 +17,10 @@ def _folder(model: type[BaseSettings], field: str, flag: str, help: str) -> Call
     return setting(model, field, flag, help=help, type=click.Path(path_type=Path, file_okay=False))
 
 
-def _batch_and_broker_options(model: type[BaseSettings], most: str) -> Callable[[F], F]:
-    """--batch-size and --max-wait of `model` (`most` says what a batch counts, for the help),
+def _batch_and_broker_options(
+    model: type[BaseSettings], most: str, wait: str
+) -> Callable[[F], F]:
+    """--batch-size and --max-wait of `model` (`most` and `wait` are their help texts),
     then the flags that reach the brokers."""
 
     def decorate(func: F) -> F:
@@ -28,7 +30,7 @@ def _batch_and_broker_options(model: type[BaseSettings], most: str) -> Callable[
             "max_wait_seconds",
             "--max-wait",
             type=float,
-            help="Seconds to wait for a batch to fill.",
+            help=wait,
         )(func)
         return setting(model, "batch_size", "--batch-size", type=int, help=most)(func)
 
@@ -52,7 +54,11 @@ def _service_args(
 @_folder(
     PublisherSettings, "rejected_dir", "--rejected", "Where unusable files go, with a .reason note."
 )
-@_batch_and_broker_options(PublisherSettings, "Most files per broker batch.")
+@_batch_and_broker_options(
+    PublisherSettings,
+    "Most files per broker batch.",
+    "Seconds to wait for a batch to fill after its first file (0: send what is queued at once).",
+)
 def publish(broker: str | None, **flags: Any) -> None:
     """Publish images dropped into --input to the input topic (the old publisher.py)."""
     from fashion_pubsub.pipeline.service import run_publisher
@@ -72,7 +78,11 @@ def publish(broker: str | None, **flags: Any) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Results log [default: <output>/results.jsonl]",
 )
-@_batch_and_broker_options(SubscriberSettings, "Most messages per predict request.")
+@_batch_and_broker_options(
+    SubscriberSettings,
+    "Most messages per predict request.",
+    "Seconds a receive waits for a first message; it returns at once with those waiting.",
+)
 def subscribe(broker: str | None, **flags: Any) -> None:
     """Classify images from the input topic and write the results (the old subscriber.py)."""
     from fashion_pubsub.pipeline.service import run_subscriber

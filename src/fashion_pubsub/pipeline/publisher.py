@@ -6,6 +6,7 @@ stops the loop. It blocks on a queue fed by inotify, so it idles at ~0% CPU.
 """
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -67,6 +68,15 @@ class FilePublisher:
                 self._ready.put(path)
 
     def _next_batch(self, stop: threading.Event) -> list[Path]:
+        """The next files to send, at most `batch_size`: adaptive batching.
+
+        Only the first file is waited for; the others are those already queued. An idle
+        pipeline sends each file the moment it arrives, and under load files pile up
+        while the batch before is being confirmed, so batches grow with the load by
+        themselves. Waiting a fixed 5 ms for more (the default before) held every file of
+        a quiet folder that long for nothing. A `max_wait_seconds` above 0 still waits
+        that long for a batch to fill.
+        """
         try:
             first = self._ready.get(timeout=0.5)
         except queue.Empty:
@@ -116,13 +126,19 @@ class FilePublisher:
     def _message_for(self, path: Path) -> OutgoingMessage | None:
         seen = time.time()
         try:
+            # The file's change time is when it appeared: a rename into the folder and the
+            # last write both set it. Latency starts there, not at pickup, so the time a
+            # file waits for the publisher counts (docs/pipeline.md, "Latency").
+            arrived = os.stat(path).st_ctime
             pixels, label = load_image(path, self._settings.max_image_bytes)
         except FileNotFoundError:
             return None  # already handled (a path can be announced twice)
         except RejectedFileError as exc:
             self._reject(path, exc.reason)
             return None
-        return encode(pixels, path.name, label, seen_at=seen, published_at=time.time())
+        return encode(
+            pixels, path.name, label, seen_at=seen, published_at=time.time(), arrived_at=arrived
+        )
 
     def _reject(self, path: Path, reason: str) -> None:
         try:

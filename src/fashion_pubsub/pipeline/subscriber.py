@@ -35,7 +35,8 @@ from fashion_pubsub.brokers.base import (
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.pipeline.errors import HoldExpiredError, WireFormatError
 from fashion_pubsub.pipeline.outcome import FailureCounter, Item, Outcome, describe, halves
-from fashion_pubsub.pipeline.recorder import Recorder
+from fashion_pubsub.pipeline.latency import PredictTimes
+from fashion_pubsub.pipeline.recorder import Classified, Recorder
 from fashion_pubsub.pipeline.results import DoneIndex
 from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.wire import decode
@@ -166,13 +167,11 @@ class ImageSubscriber:
         items = self._fresh(messages, batch.outcome)
         if items:
             try:
-                classified = self._classify_all(items, batch, stop)
+                classified = self._classify_all(items, batch, stop, received)
             except HoldExpiredError:
                 batch.outcome.retry += [m for item in items for m in item.messages]
             else:
-                batch.recording = self._writer.submit(
-                    self._recorder.record_all, classified, received
-                )
+                batch.recording = self._writer.submit(self._recorder.record_all, classified)
         self._settle()
         self._in_flight = batch
 
@@ -197,13 +196,22 @@ class ImageSubscriber:
         return list(items.values())
 
     def _classify_all(
-        self, items: list[Item], batch: _Batch, stop: threading.Event
-    ) -> list[tuple[list[Item], Prediction]]:
+        self, items: list[Item], batch: _Batch, stop: threading.Event, received: float
+    ) -> list[Classified]:
         """Classify the items, splitting a batch the server refuses (too large, or one bad
-        image) or that fails unforeseen, until the culprit is alone."""
-        pending, classified = [items], []
+        image) or that fails unforeseen, until the culprit is alone.
+
+        Args:
+            items: the images to classify.
+            batch: the batch they belong to (its outcome collects the failures).
+            stop: set when the subscriber is stopping.
+            received: when the batch was received (Unix seconds), for the latency stages.
+        """
+        pending: list[list[Item]] = [items]
+        classified: list[Classified] = []
         while pending:
             group = pending.pop()
+            started = time.time()
             try:
                 prediction = self._classify(group, batch, stop)
             except ServingRequestError as exc:
@@ -221,7 +229,8 @@ class ImageSubscriber:
                     continue
                 batch.outcome.failed.append((group[0], describe(exc)))
             else:
-                classified.append((group, prediction))
+                times = PredictTimes(received, started, time.time())
+                classified.append(Classified(group, prediction, times))
         return classified
 
     def _classify(self, group: list[Item], batch: _Batch, stop: threading.Event) -> Prediction:

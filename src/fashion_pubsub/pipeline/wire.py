@@ -34,6 +34,7 @@ class ImageMessage:
     true_label: int | None
     seen_at: float
     published_at: float
+    arrived_at: float
 
 
 def image_id(source_file: str, pixels: np.ndarray) -> str:
@@ -50,8 +51,19 @@ def encode(
     true_label: int | None,
     seen_at: float,
     published_at: float,
+    arrived_at: float | None = None,
 ) -> OutgoingMessage:
-    """The message for one 28x28 uint8 image."""
+    """The message for one 28x28 uint8 image.
+
+    Args:
+        pixels: the image, 28x28 uint8.
+        source_file: the input file's name.
+        true_label: the class the file carries, if any.
+        seen_at: when the publisher picked the file up (Unix seconds).
+        published_at: when the message is handed to the broker client.
+        arrived_at: when the file appeared in the input folder (its ctime); `seen_at`
+            if unknown.
+    """
     identity = image_id(source_file, pixels)
     attributes = {
         "schema": SCHEMA_VERSION,
@@ -59,6 +71,7 @@ def encode(
         "source_file": source_file,
         "shape": "28,28",
         "dtype": "uint8",
+        "arrived_at": f"{seen_at if arrived_at is None else arrived_at:.6f}",
         "seen_at": f"{seen_at:.6f}",
         "published_at": f"{published_at:.6f}",
     }
@@ -92,13 +105,17 @@ def decode(message: Message) -> ImageMessage:
         )
     if len(message.payload) != PIXELS:
         raise WireFormatError(f"body has {len(message.payload)} bytes, 28x28 uint8 needs {PIXELS}")
+    seen = _time(attributes, "seen_at")
+    # Optional: messages from publishers before it carry only seen_at.
+    arrived = _time(attributes, "arrived_at") if "arrived_at" in attributes else seen
     return ImageMessage(
         image_id=_image_id(attributes["image_id"]),
         pixels=np.frombuffer(message.payload, dtype=np.uint8).reshape(SHAPE),
         source_file=_source_file(attributes["source_file"]),
         true_label=_label(attributes.get("true_label")),
-        seen_at=_time(attributes, "seen_at"),
+        seen_at=seen,
         published_at=_time(attributes, "published_at"),
+        arrived_at=arrived,
     )
 
 
