@@ -17,9 +17,7 @@ def _folder(model: type[BaseSettings], field: str, flag: str, help: str) -> Call
     return setting(model, field, flag, help=help, type=click.Path(path_type=Path, file_okay=False))
 
 
-def _batch_and_broker_options(
-    model: type[BaseSettings], most: str, wait: str
-) -> Callable[[F], F]:
+def _batch_and_broker_options(model: type[BaseSettings], most: str, wait: str) -> Callable[[F], F]:
     """--batch-size and --max-wait of `model` (`most` and `wait` are their help texts),
     then the flags that reach the brokers."""
 

@@ -34,8 +34,8 @@ from fashion_pubsub.brokers.base import (
 )
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.pipeline.errors import HoldExpiredError, WireFormatError
-from fashion_pubsub.pipeline.outcome import FailureCounter, Item, Outcome, describe, halves
 from fashion_pubsub.pipeline.latency import PredictTimes
+from fashion_pubsub.pipeline.outcome import FailureCounter, Item, Outcome, describe, halves
 from fashion_pubsub.pipeline.recorder import Classified, Recorder
 from fashion_pubsub.pipeline.results import DoneIndex
 from fashion_pubsub.pipeline.stats import Stats
