@@ -18,7 +18,6 @@ from fashion_pubsub.logs import log_event
 from fashion_pubsub.settings import BrokerName, TopicSettings
 
 logger = logging.getLogger(__name__)
-TEST_IMAGES = 10_000
 
 
 @dataclass(frozen=True)
