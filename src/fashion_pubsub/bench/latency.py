@@ -151,13 +151,13 @@ def latency_markdown(figures: dict[str, Any]) -> str:
             name = rate["rate"]
             if name == HALF:
                 name = f"half max ({rate['images_per_second']:,.0f})"
-            goal = rate["goal_p99_ms"]
+            goal = "" if rate["goal_p99_ms"] is None else f"{rate['goal_p99_ms']:g}"
             for n, r in enumerate(rate["rounds"], 1):
                 met = "" if r["met"] is None else ("yes" if r["met"] else "**no**")
                 lines.append(
                     f"| {broker} | {name} | {n} | {r['images']} | "
                     f"{r['achieved_images_per_second']:,.0f} | {r['p50_ms']:.1f} | "
-                    f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {'' if goal is None else goal:g} "
+                    f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {goal} "
                     f"| {met} |"
                 )
     lines.append("")

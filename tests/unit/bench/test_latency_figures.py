@@ -37,6 +37,7 @@ def test_the_table_has_every_round_and_the_worst_rounds_stages() -> None:
                 "max_images_per_second": 6000.0,
                 "max_rounds": [5000.0, 6000.0],
                 "rates": [
+                    _rate_figures("200", 200.0, [_summary(10.0)]),
                     _rate_figures("1000", 1000.0, [_summary(20.0), _summary(31.0)]),
                     _rate_figures("half", 3000.0, [_summary(40.0), _summary(45.0)]),
                 ],
@@ -45,7 +46,8 @@ def test_the_table_has_every_round_and_the_worst_rounds_stages() -> None:
     }
     table = latency_markdown(figures)
     assert "folders on tmpfs" in table
-    assert table.count("| apache-kafka |") == 4
+    assert table.count("| apache-kafka |") == 5
+    assert "| apache-kafka | 200 | 1 | 100 | 1,000 | 5.0 | 10.0 | 20.0 |  |  |" in table
     assert "half max (3,000)" in table
     assert "goal p99 <= 25 ms met in 1 of 2 rounds" in table
     assert "worst round (rate half, p99 45.0 ms)" in table
