@@ -18,6 +18,8 @@ def machine(run_dir: Path) -> dict[str, Any]:
         "python": platform.python_version(),
         "processor": platform.processor() or platform.machine(),
         "workdir_filesystem": filesystem_type(run_dir),
+        # A shared machine's load changes every figure: no figure without it.
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
 
 

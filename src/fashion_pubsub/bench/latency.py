@@ -138,7 +138,8 @@ def latency_markdown(figures: dict[str, Any]) -> str:
     """
     machine_figures = figures["machine"]
     lines = [
-        f"Input and output folders on {machine_figures.get('workdir_filesystem', 'unknown')}; "
+        f"Input and output folders on {machine_figures.get('workdir_filesystem', 'unknown')}, "
+        f"load average at start {machine_figures.get('load_average_at_start', 'unknown')}; "
         "latency from the feeder renaming a file into the input folder to its output file "
         "written, every image of every round.",
         "",
