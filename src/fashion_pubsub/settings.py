@@ -179,11 +179,19 @@ class PublisherSettings(BaseSettings):
     model_config = _config("FASHION_PUBSUB_PUBLISHER_")
     input_dir: Path = Path("workdir/input-images")
     published_dir: Path = Path("workdir/published-images")
-    rejected_dir: Path = Path("workdir/rejected")
+    rejected_dir: Path | None = None
     batch_size: int = Field(default=500, ge=1, le=10_000)
     # 0: adaptive batching, what is queued goes at once (see FilePublisher._next_batch).
     max_wait_seconds: float = Field(default=0.0, ge=0)
     max_image_bytes: int = Field(default=1_000_000, ge=1)
+    # A file that looks truncated but changed less than this long ago may still be being
+    # written (found by the start-up scan, say): it is looked at again before rejection.
+    settle_seconds: float = Field(default=2.0, ge=0)
+
+    def rejected_path(self) -> Path:
+        """`rejected_dir`, by default `rejected` beside the input folder: on the same file
+        system as the input, wherever that is, so a rejection is a rename."""
+        return self.rejected_dir or self.input_dir.absolute().parent / "rejected"
 
 
 class SubscriberSettings(BaseSettings):

@@ -141,7 +141,9 @@ class Lane:
             ],
         )
 
-    def publisher(self) -> subprocess.Popen[bytes]:
+    def publisher(
+        self, published: Path | None = None, rejected: Path | None = None
+    ) -> subprocess.Popen[bytes]:
         return self._spawn(
             "publisher",
             [
@@ -149,9 +151,9 @@ class Lane:
                 "--input",
                 str(self.folder("input")),
                 "--published",
-                str(self.folder("published")),
+                str(published or self.folder("published")),
                 "--rejected",
-                str(self.folder("rejected")),
+                str(rejected or self.folder("rejected")),
             ],
         )
 
