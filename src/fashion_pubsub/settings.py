@@ -202,9 +202,9 @@ class SubscriberSettings(BaseSettings):
     url: str = "http://localhost:8501/v1/models/fashion-model:predict"
     results: Path | None = None
     batch_size: int = Field(default=256, ge=1, le=4096)
-    # How long a receive waits for the first message; it returns as soon as one is there,
-    # with those already waiting (adaptive batching), so this costs no latency.
-    max_wait_seconds: float = Field(default=0.005, ge=0)
+    # 0: adaptive batching, a batch is what waits when its first message comes; above 0,
+    # how long to wait after it for the batch to fill (see ImageSubscriber._receive).
+    max_wait_seconds: float = Field(default=0.0, ge=0)
     # A batch waits for an unavailable model server as long as it takes (never given
     # back, so no delivery attempt counts); `hold_seconds` is how often it says so.
     hold_seconds: float = Field(default=60.0, gt=0)

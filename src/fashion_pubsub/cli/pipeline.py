@@ -82,7 +82,7 @@ def publish(broker: str | None, **flags: Any) -> None:
 @_batch_and_broker_options(
     SubscriberSettings,
     "Most messages per predict request.",
-    "Seconds a receive waits for a first message; it returns at once with those waiting.",
+    "Seconds to wait for a batch to fill after its first message (0: take what is waiting).",
 )
 def subscribe(broker: str | None, **flags: Any) -> None:
     """Classify images from the input topic and write the results (the old subscriber.py)."""

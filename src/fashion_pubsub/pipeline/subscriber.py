@@ -46,6 +46,9 @@ from fashion_pubsub.serving.model_client import ModelClient
 from fashion_pubsub.settings import SubscriberSettings
 
 logger = logging.getLogger(__name__)
+# How long a receive waits for a first message before the loop settles the batch in
+# flight and looks again: it returns at the first message, so this costs no latency.
+_FIRST_MESSAGE_WAIT_SECONDS = 0.005
 
 
 @dataclass(frozen=True)
@@ -120,9 +123,7 @@ class ImageSubscriber:
     def step(self, stop: threading.Event) -> int:
         """Receive and process one batch (or settle the one in flight if none comes).
         Returns how many messages were received."""
-        messages = self._channels.consumer.receive(
-            self._settings.batch_size, self._settings.max_wait_seconds
-        )
+        messages = self._receive()
         if messages:
             self._process_guarded(messages, stop)
         else:
@@ -132,6 +133,19 @@ class ImageSubscriber:
             # come straight back, so wait rather than spin through the model server.
             stop.wait(self._retry_pause)
         return len(messages)
+
+    def _receive(self) -> list[Message]:
+        """The next batch: adaptive by default, what is waiting when the first message
+        comes (a receive never waits for a batch to fill). A `max_wait_seconds` above 0
+        waits that long after the first message for the batch to fill, as before."""
+        consumer, size = self._channels.consumer, self._settings.batch_size
+        messages = consumer.receive(size, _FIRST_MESSAGE_WAIT_SECONDS)
+        if not messages or self._settings.max_wait_seconds <= 0:
+            return messages
+        deadline = time.monotonic() + self._settings.max_wait_seconds
+        while len(messages) < size and (left := deadline - time.monotonic()) > 0:
+            messages += consumer.receive(size - len(messages), left)
+        return messages
 
     def close(self) -> None:
         """Settle the batch in flight and close the results log."""

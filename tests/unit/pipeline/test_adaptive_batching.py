@@ -1,9 +1,11 @@
 """Adaptive batching: a quiet pipeline sends each item at once; batches grow only with
-what is already waiting. And the publisher dates each file from its arrival."""
+what is already waiting (unless a max wait is set). And the publisher dates each file
+from its arrival."""
 
 import os
 import queue
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ from fashion_pubsub.data.convert import png_bytes
 from fashion_pubsub.pipeline.publisher import FilePublisher
 from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.settings import PublisherSettings, TopicSettings
+from tests.support.subscriber_rig import Rig, valid
 
 
 class _RecordingQueue(queue.Queue[Path]):
@@ -94,3 +97,36 @@ def test_a_receive_returns_what_is_waiting_without_waiting_for_a_full_batch(
     publisher.publish_files(sorted(publisher._settings.input_dir.iterdir()))
     # A receive that waited to fill 256 would take the whole hour.
     assert len(consumer.receive(256, timeout=3600)) == 3
+
+
+def _late(rig: Rig, numbers: range, after: float) -> threading.Thread:
+    def publish() -> None:
+        time.sleep(after)
+        rig.publish(*(valid(n) for n in numbers))
+
+    thread = threading.Thread(target=publish)
+    thread.start()
+    return thread
+
+
+def test_the_subscriber_takes_what_is_waiting_without_waiting_for_more(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, settings_changes={"batch_size": 5})
+    try:
+        rig.publish(*(valid(n) for n in range(3)))
+        late = _late(rig, range(3, 5), after=0.05)
+        assert rig.subscriber.step(rig.stop) == 3
+        late.join()
+    finally:
+        rig.close()
+
+
+def test_a_subscriber_max_wait_waits_for_the_batch_to_fill(tmp_path: Path) -> None:
+    # A 60 s window that ends as soon as the batch is full: the late two join the three.
+    rig = Rig(tmp_path, settings_changes={"batch_size": 5, "max_wait_seconds": 60})
+    try:
+        rig.publish(*(valid(n) for n in range(3)))
+        late = _late(rig, range(3, 5), after=0.05)
+        assert rig.subscriber.step(rig.stop) == 5
+        late.join()
+    finally:
+        rig.close()
