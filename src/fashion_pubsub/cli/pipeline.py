@@ -58,7 +58,7 @@ def _service_args(
 @_batch_and_broker_options(
     PublisherSettings,
     "Most files per broker batch.",
-    "Seconds to wait for a batch to fill after its first file (0: send what is queued at once).",
+    "Under load (files already waiting), seconds a batch may wait to fill; idle: none.",
 )
 def publish(broker: str | None, **flags: Any) -> None:
     """Publish images dropped into --input to the input topic (the old publisher.py)."""
@@ -82,7 +82,7 @@ def publish(broker: str | None, **flags: Any) -> None:
 @_batch_and_broker_options(
     SubscriberSettings,
     "Most messages per predict request.",
-    "Seconds to wait for a batch to fill after its first message (0: take what is waiting).",
+    "Under load (messages already waiting), seconds a batch may wait to fill; idle: none.",
 )
 def subscribe(broker: str | None, **flags: Any) -> None:
     """Classify images from the input topic and write the results (the old subscriber.py)."""

@@ -19,14 +19,19 @@ from tests.support.subscriber_rig import Rig, valid
 
 
 class _RecordingQueue(queue.Queue[Path]):
-    """Records the timeout of every `get`: None or > 0 would mean waiting for more."""
+    """Records the timeout of every `get` (0 for a non-blocking one). `idle`: the first
+    non-blocking `get` finds nothing, as when the folder was quiet when asked."""
 
-    def __init__(self) -> None:
+    def __init__(self, idle: bool = False) -> None:
         super().__init__()
         self.timeouts: list[float | None] = []
+        self._idle = idle
 
     def get(self, block: bool = True, timeout: float | None = None) -> Path:
         self.timeouts.append(timeout if block else 0.0)
+        if not block and self._idle:
+            self._idle = False
+            raise queue.Empty
         return super().get(block, timeout)
 
 
@@ -43,36 +48,35 @@ def _publisher(tmp_path: Path, **changes: object) -> tuple[FilePublisher, Memory
     return FilePublisher(broker.publisher(broker.topics.input_topic), settings, Stats()), broker
 
 
-def _queued(publisher: FilePublisher, paths: list[Path]) -> _RecordingQueue:
-    ready = _RecordingQueue()
+def _queued(publisher: FilePublisher, paths: list[Path], idle: bool = False) -> _RecordingQueue:
+    ready = _RecordingQueue(idle)
     for path in paths:
         ready.put(path)
     publisher._ready = ready
     return ready
 
 
-def test_a_lone_file_goes_at_once_without_waiting_for_company(tmp_path: Path) -> None:
-    publisher, _ = _publisher(tmp_path)
+def test_an_idle_publisher_sends_a_file_at_once_whatever_its_max_wait(tmp_path: Path) -> None:
+    publisher, _ = _publisher(tmp_path, max_wait_seconds=60)
+    ready = _queued(publisher, [tmp_path / "a.png"], idle=True)
+    assert publisher._next_batch(threading.Event()) == [tmp_path / "a.png"]
+    # Nothing was waiting when it asked: it waited for the first file only, then for none.
+    assert ready.timeouts[:2] == [0.0, 0.5] and all(t == 0 for t in ready.timeouts[2:])
+
+
+def test_a_busy_publisher_lets_a_batch_fill_for_up_to_max_wait(tmp_path: Path) -> None:
+    publisher, _ = _publisher(tmp_path, max_wait_seconds=0.2)
     ready = _queued(publisher, [tmp_path / "a.png"])
     assert publisher._next_batch(threading.Event()) == [tmp_path / "a.png"]
-    # Only the first file is waited for; looking for more never blocks.
-    assert ready.timeouts[0] == 0.5 and all(t == 0 for t in ready.timeouts[1:])
+    assert max(t for t in ready.timeouts if t is not None) > 0.1
 
 
 def test_a_batch_takes_what_is_waiting_up_to_the_batch_size(tmp_path: Path) -> None:
-    publisher, _ = _publisher(tmp_path, batch_size=4)
+    publisher, _ = _publisher(tmp_path, batch_size=4, max_wait_seconds=0)
     paths = [tmp_path / f"{n}.png" for n in range(6)]
-    ready = _queued(publisher, [*paths[:3], paths[0], *paths[3:]])  # one announced twice
+    _queued(publisher, [*paths[:3], paths[0], *paths[3:]])  # one announced twice
     assert publisher._next_batch(threading.Event()) == paths[:4]
     assert publisher._next_batch(threading.Event()) == paths[4:]
-    assert all(t == 0 for t in ready.timeouts if t != 0.5)
-
-
-def test_a_max_wait_still_waits_for_a_batch_to_fill(tmp_path: Path) -> None:
-    publisher, _ = _publisher(tmp_path, max_wait_seconds=0.2)
-    ready = _queued(publisher, [tmp_path / "a.png"])
-    publisher._next_batch(threading.Event())
-    assert max(t for t in ready.timeouts[1:] if t is not None) > 0.1
 
 
 def test_a_file_is_dated_from_its_arrival_in_the_folder_not_its_pickup(tmp_path: Path) -> None:
