@@ -108,7 +108,12 @@ class Consumer(ABC):
 
     @abstractmethod
     def receive(self, max_messages: int, timeout: float) -> list[Message]:
-        """Return up to `max_messages`, waiting at most `timeout` seconds (may be empty)."""
+        """Return up to `max_messages`, waiting at most `timeout` seconds (may be empty).
+
+        Returns as soon as there is at least one message, with those already waiting:
+        it never waits for the batch to fill (adaptive batching: a quiet pipeline handles
+        each message at once, a busy one finds more waiting each time).
+        """
 
     @abstractmethod
     def ack(self, messages: Sequence[Message]) -> None:

@@ -314,8 +314,15 @@ class KafkaConsumer(Consumer):
         return self._consume(max_messages, timeout)
 
     def _consume(self, max_messages: int, timeout: float) -> list[Message]:
+        # librdkafka's consume() waits the whole timeout unless the batch fills, which
+        # held every message of a quiet topic that long. Take what is fetched already;
+        # only if there is nothing, wait for one, then take what came with it.
         try:
-            records = self._consumer.consume(num_messages=max_messages, timeout=timeout)
+            records = self._consumer.consume(num_messages=max_messages, timeout=0)
+            if not records:
+                records = self._consumer.consume(num_messages=1, timeout=timeout)
+                if records and max_messages > 1:
+                    records += self._consumer.consume(num_messages=max_messages - 1, timeout=0)
         except KafkaException as exc:
             raise BrokerError(f"Kafka consume failed: {exc}") from exc
         return [self._to_message(r) for r in records if not self._is_error(r)]

@@ -22,8 +22,8 @@ def _folder(model: type[BaseSettings], field: str, flag: str, help: str) -> Call
     return setting(model, field, flag, help=help, type=click.Path(path_type=Path, file_okay=False))
 
 
-def _batch_and_broker_options(model: type[BaseSettings], most: str) -> Callable[[F], F]:
-    """--batch-size and --max-wait of `model` (`most` says what a batch counts, for the help),
+def _batch_and_broker_options(model: type[BaseSettings], most: str, wait: str) -> Callable[[F], F]:
+    """--batch-size and --max-wait of `model` (`most` and `wait` are their help texts),
     then the flags that reach the brokers."""
 
     def decorate(func: F) -> F:
@@ -33,7 +33,7 @@ def _batch_and_broker_options(model: type[BaseSettings], most: str) -> Callable[
             "max_wait_seconds",
             "--max-wait",
             type=float,
-            help="Seconds to wait for a batch to fill.",
+            help=wait,
         )(func)
         return setting(model, "batch_size", "--batch-size", type=int, help=most)(func)
 
@@ -86,7 +86,11 @@ def _service_args(
     "--rejected",
     "Where unusable files go, with a .reason note (unset: rejected/ beside --input).",
 )
-@_batch_and_broker_options(PublisherSettings, "Most files per broker batch.")
+@_batch_and_broker_options(
+    PublisherSettings,
+    "Most files per broker batch.",
+    "Under load (files already waiting), seconds a batch may wait to fill; idle: none.",
+)
 @_metrics_options("publisher_port")
 def publish(broker: str | None, **flags: Any) -> None:
     """Publish images dropped into --input to the input topic (the old publisher.py)."""
@@ -108,7 +112,11 @@ def publish(broker: str | None, **flags: Any) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Results log [default: <output>/results.jsonl]",
 )
-@_batch_and_broker_options(SubscriberSettings, "Most messages per predict request.")
+@_batch_and_broker_options(
+    SubscriberSettings,
+    "Most messages per predict request.",
+    "Under load (messages already waiting), seconds a batch may wait to fill; idle: none.",
+)
 @_metrics_options("subscriber_port")
 def subscribe(broker: str | None, **flags: Any) -> None:
     """Classify images from the input topic and write the results (the old subscriber.py)."""

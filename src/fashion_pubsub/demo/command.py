@@ -52,6 +52,13 @@ def _print_summary(summary: Summary, title: str, console: Console) -> None:
     ]:
         table.add_row(name, value)
     console.print(table)
+    if summary.stages_ms:
+        stages = Table(title="latency by stage (ms)", min_width=50)
+        for column in ("stage", "mean", "p50", "p99", "max"):
+            stages.add_column(column, justify="left" if column == "stage" else "right")
+        for stage, figure in summary.stages_ms.items():
+            stages.add_row(stage, *(f"{figure[key]:.1f}" for key in ("mean", "p50", "p99", "max")))
+        console.print(stages)
     per_class = Table(title="per-class accuracy", min_width=50)
     per_class.add_column("class")
     per_class.add_column("accuracy", justify="right")

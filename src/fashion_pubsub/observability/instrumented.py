@@ -3,7 +3,6 @@ they are used: readiness from each call's outcome, predict latency, batch size a
 model version from each answer. They wrap the real clients; the pipeline sees the same
 interfaces."""
 
-import time
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Self
@@ -69,14 +68,12 @@ class MeasuredModelClient:
         return protocol
 
     def classify(self, images: np.ndarray, traceparent: str | None = None) -> Prediction:
-        started = time.monotonic()
         try:
             prediction = self._client.classify(images, traceparent)
         except ServingUnavailableError:
             self._health.report(MODEL_SERVER, False)
             raise
         self._health.report(MODEL_SERVER, True)
-        self._metrics.stage("predict", time.monotonic() - started)
         self._metrics.batch(len(images))
         self._metrics.model_in_use(self._model, prediction.model_version)
         return prediction

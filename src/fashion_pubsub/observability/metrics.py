@@ -18,10 +18,12 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from fashion_pubsub.classes import CLASS_NAMES
+from fashion_pubsub.pipeline.latency import STAGES as RECORD_STAGES
 
 PUBLISHER_PREFIX = "fashion_publisher"
 SUBSCRIBER_PREFIX = "fashion_subscriber"
-STAGES = ("queue", "predict", "write", "end_to_end")
+# Per image, from each result record: the six back-to-back stages and their sum.
+STAGES = (*RECORD_STAGES, "end_to_end")
 # From half a millisecond (a predict of a small batch) to 30 s (a backlog being worked off).
 _LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -65,9 +67,6 @@ class ProcessMetrics:
 
     def predicted(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Result records written (the subscriber's records, see pipeline/subscriber.py)."""
-
-    def stage(self, stage: str, seconds: float) -> None:
-        """How long one stage of a batch took."""
 
 
 class PublisherMetrics(ProcessMetrics):
@@ -142,9 +141,9 @@ class SubscriberMetrics(ProcessMetrics):
         )
         self.latency = Histogram(
             f"{s}_stage_latency_seconds",
-            "queue: published to received, per image; predict: the model server's answer, "
-            "per batch; write: prediction to result recorded, per batch; end_to_end: file "
-            "seen to result recorded, per image",
+            "Per image, from its result record: pickup, publish, broker, batch, predict and "
+            "write are back to back and add up to end_to_end (file in the input folder to "
+            "result written)",
             ["stage"],
             buckets=_LATENCY_BUCKETS,
             registry=registry,
@@ -184,16 +183,13 @@ class SubscriberMetrics(ProcessMetrics):
             classes[str(record.get("predicted_class", "unknown"))] += 1
             latency = record.get("latency_ms")
             if isinstance(latency, Mapping):
-                for stage in ("queue", "end_to_end"):
+                for stage in STAGES:
                     milliseconds = latency.get(stage)
                     if isinstance(milliseconds, int | float):
                         self._by_stage[stage].observe(max(milliseconds, 0.0) / 1000)
         for name, count in classes.items():
             child = self._by_class.get(name) or self.predicted_images.labels(name)
             child.inc(count)
-
-    def stage(self, stage: str, seconds: float) -> None:
-        (self._by_stage.get(stage) or self.latency.labels(stage)).observe(seconds)
 
     def batch(self, size: int) -> None:
         self.batch_size.observe(size)

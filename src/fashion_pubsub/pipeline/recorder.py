@@ -4,6 +4,7 @@ once. A failure is isolated by splitting the group until the culprit is alone.""
 
 import logging
 import time
+from typing import NamedTuple
 
 import numpy as np
 import orjson
@@ -11,6 +12,7 @@ import orjson
 from fashion_pubsub.brokers.base import OutgoingMessage, Publisher
 from fashion_pubsub.classes import CLASS_NAMES
 from fashion_pubsub.logs import log_event
+from fashion_pubsub.pipeline.latency import PredictTimes, Timestamps, breakdown
 from fashion_pubsub.pipeline.outcome import Item, Outcome, describe, halves, is_transient
 from fashion_pubsub.pipeline.outputs import write_output
 from fashion_pubsub.pipeline.results import DoneIndex, ResultsLog
@@ -21,6 +23,15 @@ from fashion_pubsub.settings import SubscriberSettings
 from fashion_pubsub.tracing import TRACEPARENT
 
 logger = logging.getLogger(__name__)
+
+
+class Classified(NamedTuple):
+    """A group of images, the model's answer for it, and when it was received and
+    classified (for the latency stages of its records)."""
+
+    items: list[Item]
+    prediction: Prediction
+    times: PredictTimes
 
 
 class Recorder:
@@ -45,24 +56,21 @@ class Recorder:
     def close(self) -> None:
         self._log.close()
 
-    def record_all(
-        self, classified: list[tuple[list[Item], Prediction]], received: float
-    ) -> Outcome:
+    def record_all(self, classified: list[Classified]) -> Outcome:
         """Record each classified group; a group that fails for a reason that is not
         transient is split until the failing image is alone, and only it fails.
 
         Args:
-            classified: groups of images and the model's answer for each group.
-            received: when the batch was received (for the latency figures).
+            classified: groups of images, the model's answer and the times of each group.
         """
         outcome = Outcome()
-        for group, prediction in classified:
+        for group, prediction, times in classified:
             pending = [(group, prediction.probabilities)]
             while pending:
                 items, probabilities = pending.pop()
                 try:
                     outcome.merge(
-                        self._record(items, probabilities, prediction.model_version, received)
+                        self._record(items, probabilities, prediction.model_version, times)
                     )
                 except Exception as exc:  # noqa: BLE001 - isolate the culprit, or retry later
                     log_event(
@@ -79,12 +87,11 @@ class Recorder:
         return outcome
 
     def _record(
-        self, items: list[Item], probabilities: np.ndarray, version: str, received: float
+        self, items: list[Item], probabilities: np.ndarray, version: str, times: PredictTimes
     ) -> Outcome:
         """Write outputs, publish predictions, append records. Everything to ack, or to
         retry if the broker refused the predictions (then nothing is recorded)."""
         outcome = Outcome()
-        started = time.monotonic()
         # The batch before this one may have recorded some of these images meanwhile.
         done = self._index.done
         rows = [row for row, item in enumerate(items) if item.image.image_id not in done]
@@ -110,7 +117,7 @@ class Recorder:
             for item, label in zip(fresh, labels, strict=True)
         ]
         records = [
-            _record(item.image, int(label), float(row[label]), version, path.name, received)
+            _record(item.image, int(label), float(row[label]), version, path.name, times)
             for item, label, row, path in zip(fresh, labels, chosen, paths, strict=True)
         ]
         published = self._predictions.publish(
@@ -141,7 +148,6 @@ class Recorder:
         done.update(str(r["image_id"]) for r in records)
         self._stats.add_predicted(records)
         _log_recorded(records)
-        self._stats.timed("write", time.monotonic() - started)
         for item, result in zip(fresh, published, strict=True):
             if result.ok:
                 outcome.ack += item.messages
@@ -151,9 +157,23 @@ class Recorder:
 
 
 def _record(
-    image: ImageMessage, label: int, confidence: float, version: str, output: str, received: float
+    image: ImageMessage,
+    label: int,
+    confidence: float,
+    version: str,
+    output: str,
+    times: PredictTimes,
 ) -> dict[str, object]:
     written = time.time()
+    stamps = Timestamps(
+        arrived=image.arrived_at,
+        seen=image.seen_at,
+        published=image.published_at,
+        received=times.received,
+        predict_started=times.started,
+        predicted=times.finished,
+        written=written,
+    )
     return {
         "image_id": image.image_id,
         "source_file": image.source_file,
@@ -164,14 +184,11 @@ def _record(
         "true_label": image.true_label,
         "model_version": version,
         "trace_id": image.trace.trace_id,
+        "arrived_at": image.arrived_at,
         "seen_at": image.seen_at,
         "published_at": image.published_at,
         "written_at": written,
-        "latency_ms": {
-            "end_to_end": round((written - image.seen_at) * 1000, 3),
-            "queue": round((received - image.published_at) * 1000, 3),
-            "processing": round((written - received) * 1000, 3),
-        },
+        "latency_ms": breakdown(stamps),
     }
 
 

@@ -53,10 +53,6 @@ class Stats:
         self.add(predicted=len(records))
         self.metrics.predicted(records)
 
-    def timed(self, stage: str, seconds: float) -> None:
-        """How long one stage of a batch took (see observability/metrics.py: STAGES)."""
-        self.metrics.stage(stage, seconds)
-
     def as_dict(self) -> dict[str, int]:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_") and k != "metrics"}
 

@@ -35,9 +35,10 @@ from fashion_pubsub.brokers.base import (
 from fashion_pubsub.brokers.errors import PublishError
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.pipeline.errors import HoldExpiredError, WireFormatError
+from fashion_pubsub.pipeline.latency import PredictTimes
 from fashion_pubsub.pipeline.outcome import FailureCounter, Item, Outcome, describe, halves
 from fashion_pubsub.pipeline.outputs import remove_stale_temporaries
-from fashion_pubsub.pipeline.recorder import Recorder
+from fashion_pubsub.pipeline.recorder import Classified, Recorder
 from fashion_pubsub.pipeline.results import DoneIndex
 from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.wire import decode
@@ -48,6 +49,9 @@ from fashion_pubsub.settings import SubscriberSettings
 from fashion_pubsub.tracing import trace_id_in
 
 logger = logging.getLogger(__name__)
+# How long a receive waits for a first message before the loop settles the batch in
+# flight and looks again: it returns at the first message, so this costs no latency.
+_FIRST_MESSAGE_WAIT_SECONDS = 0.005
 
 
 @dataclass(frozen=True)
@@ -124,9 +128,7 @@ class ImageSubscriber:
     def step(self, stop: threading.Event) -> int:
         """Receive and process one batch (or settle the one in flight if none comes).
         Returns how many messages were received."""
-        messages = self._channels.consumer.receive(
-            self._settings.batch_size, self._settings.max_wait_seconds
-        )
+        messages = self._receive()
         if messages:
             self._process_guarded(messages, stop)
         else:
@@ -136,6 +138,21 @@ class ImageSubscriber:
             # come straight back, so wait rather than spin through the model server.
             stop.wait(self._retry_pause)
         return len(messages)
+
+    def _receive(self) -> list[Message]:
+        """The next batch, adaptively: idle (nothing waiting when asked), the first
+        message to come is handled at once with whatever came with it; busy (messages
+        were waiting), the batch may take `max_wait_seconds` to fill, so under load the
+        per-batch costs (a predict request, a produce and its confirmation) are shared by
+        more images (see FilePublisher._next_batch for what was measured)."""
+        consumer, size = self._channels.consumer, self._settings.batch_size
+        messages = consumer.receive(size, 0)
+        if not messages:
+            return consumer.receive(size, _FIRST_MESSAGE_WAIT_SECONDS)
+        deadline = time.monotonic() + self._settings.max_wait_seconds
+        while len(messages) < size and (left := deadline - time.monotonic()) > 0:
+            messages += consumer.receive(size - len(messages), left)
+        return messages
 
     def close(self) -> None:
         """Settle the batch in flight and close the results log."""
@@ -171,13 +188,11 @@ class ImageSubscriber:
         items = self._fresh(messages, batch.outcome)
         if items:
             try:
-                classified = self._classify_all(items, batch, stop)
+                classified = self._classify_all(items, batch, stop, received)
             except HoldExpiredError:
                 batch.outcome.retry += [m for item in items for m in item.messages]
             else:
-                batch.recording = self._writer.submit(
-                    self._recorder.record_all, classified, received
-                )
+                batch.recording = self._writer.submit(self._recorder.record_all, classified)
         self._settle()
         self._in_flight = batch
 
@@ -211,13 +226,22 @@ class ImageSubscriber:
         return list(items.values())
 
     def _classify_all(
-        self, items: list[Item], batch: _Batch, stop: threading.Event
-    ) -> list[tuple[list[Item], Prediction]]:
+        self, items: list[Item], batch: _Batch, stop: threading.Event, received: float
+    ) -> list[Classified]:
         """Classify the items, splitting a batch the server refuses (too large, or one bad
-        image) or that fails unforeseen, until the culprit is alone."""
-        pending, classified = [items], []
+        image) or that fails unforeseen, until the culprit is alone.
+
+        Args:
+            items: the images to classify.
+            batch: the batch they belong to (its outcome collects the failures).
+            stop: set when the subscriber is stopping.
+            received: when the batch was received (Unix seconds), for the latency stages.
+        """
+        pending: list[list[Item]] = [items]
+        classified: list[Classified] = []
         while pending:
             group = pending.pop()
+            started = time.time()
             try:
                 prediction = self._classify(group, batch, stop)
             except ServingRequestError as exc:
@@ -235,7 +259,8 @@ class ImageSubscriber:
                     continue
                 batch.outcome.failed.append((group[0], describe(exc)))
             else:
-                classified.append((group, prediction))
+                times = PredictTimes(received, started, time.time())
+                classified.append(Classified(group, prediction, times))
         return classified
 
     def _classify(self, group: list[Item], batch: _Batch, stop: threading.Event) -> Prediction:

@@ -40,6 +40,7 @@ class ImageMessage:
     true_label: int | None
     seen_at: float
     published_at: float
+    arrived_at: float
     trace: TraceContext = field(default_factory=TraceContext.start)
     trace_error: str | None = None
 
@@ -84,9 +85,21 @@ def encode(
     true_label: int | None,
     seen_at: float,
     published_at: float,
+    arrived_at: float | None = None,
     traceparent: str | None = None,
 ) -> OutgoingMessage:
-    """The message for one 28x28 uint8 image; `traceparent` (W3C) starts its trace."""
+    """The message for one 28x28 uint8 image.
+
+    Args:
+        pixels: the image, 28x28 uint8.
+        source_file: the input file's name.
+        true_label: the class the file carries, if any.
+        seen_at: when the publisher picked the file up (Unix seconds).
+        published_at: when the message is handed to the broker client.
+        arrived_at: when the file appeared in the input folder (its ctime); `seen_at`
+            if unknown.
+        traceparent: the W3C trace context the image's trace starts from.
+    """
     identity = image_id(source_file, pixels)
     attributes = {
         "schema": SCHEMA_VERSION,
@@ -94,6 +107,7 @@ def encode(
         **name_attributes(source_file),
         "shape": "28,28",
         "dtype": "uint8",
+        "arrived_at": f"{seen_at if arrived_at is None else arrived_at:.6f}",
         "seen_at": f"{seen_at:.6f}",
         "published_at": f"{published_at:.6f}",
     }
@@ -129,6 +143,9 @@ def decode(message: Message) -> ImageMessage:
         )
     if len(message.payload) != PIXELS:
         raise WireFormatError(f"body has {len(message.payload)} bytes, 28x28 uint8 needs {PIXELS}")
+    seen = _time(attributes, "seen_at")
+    # Optional: messages from publishers before it carry only seen_at.
+    arrived = _time(attributes, "arrived_at") if "arrived_at" in attributes else seen
     # A bad traceparent costs the image nothing: a new trace, and the reason for the log.
     trace, trace_error = continue_trace(attributes.get(TRACEPARENT))
     return ImageMessage(
@@ -136,8 +153,9 @@ def decode(message: Message) -> ImageMessage:
         pixels=np.frombuffer(message.payload, dtype=np.uint8).reshape(SHAPE),
         source_file=_source_file(attributes["source_file"]),
         true_label=_label(attributes.get("true_label")),
-        seen_at=_time(attributes, "seen_at"),
+        seen_at=seen,
         published_at=_time(attributes, "published_at"),
+        arrived_at=arrived,
         trace=trace,
         trace_error=None if trace_error is None else trace_error.reason,
     )

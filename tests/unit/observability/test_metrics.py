@@ -80,9 +80,9 @@ def test_records_count_by_class_and_feed_the_latency_histograms() -> None:
     metrics = SubscriberMetrics()
     stats = Stats(metrics=metrics)
     records = [
-        {"predicted_class": "Bag", "latency_ms": {"queue": 2.0, "end_to_end": 30.0}},
-        {"predicted_class": "Bag", "latency_ms": {"queue": 1.0, "end_to_end": 20.0}},
-        {"predicted_class": "Coat", "latency_ms": {"queue": "x"}},
+        {"predicted_class": "Bag", "latency_ms": {"broker": 2.0, "end_to_end": 30.0}},
+        {"predicted_class": "Bag", "latency_ms": {"broker": 1.0, "end_to_end": 20.0}},
+        {"predicted_class": "Coat", "latency_ms": {"broker": "x"}},
     ]
     stats.add_predicted(records)
     registry = metrics.registry
@@ -93,5 +93,5 @@ def test_records_count_by_class_and_feed_the_latency_histograms() -> None:
     latency = "fashion_subscriber_stage_latency_seconds"
     assert registry.get_sample_value(f"{latency}_count", {"stage": "end_to_end"}) == 2
     assert registry.get_sample_value(f"{latency}_sum", {"stage": "end_to_end"}) == 0.05
-    assert registry.get_sample_value(f"{latency}_count", {"stage": "queue"}) == 2
+    assert registry.get_sample_value(f"{latency}_count", {"stage": "broker"}) == 2
     assert stats.predicted == 3
