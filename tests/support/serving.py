@@ -34,6 +34,14 @@ def model_base(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+async def client(model_base: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with default settings on `model_base`, in-process (a test module may
+    define its own `client` with other settings)."""
+    async with running_app(build_app(server_settings(model_base))) as client:
+        yield client
+
+
+@pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
 
@@ -80,12 +88,34 @@ def server_settings(base: Path, **extra: Any) -> ServerSettings:
     )
 
 
+def labelled_settings(tmp_path: Path, versions: tuple[int, ...] = (1, 2)) -> ServerSettings:
+    """Settings serving `versions` of the tiny model from tmp_path/m through a config file
+    that keeps every version and labels version 1 `stable`."""
+    base = tmp_path / "m"
+    base.mkdir(parents=True, exist_ok=True)
+    for version in versions:
+        export_version(base, version)
+    config = tmp_path / "models.config"
+    config.write_text(
+        f'model_config_list {{ config {{ name: "{MODEL}" base_path: "m" '
+        "model_version_policy { all {} } "
+        'version_labels { key: "stable" value: 1 } }}'
+    )
+    return server_settings(base, model_config_file=config)
+
+
 @contextlib.contextmanager
 def serve_in_thread(settings: ServerSettings) -> Iterator[str]:
-    """uvicorn on 127.0.0.1 and a free port in a thread; yields the base URL."""
-    port = free_port()
+    """The app of `settings` on 127.0.0.1 and a free port in a thread; yields the base URL."""
     # the configuration `serve` runs (limits, header deadline), on a free local port
-    config = server_config(build_app(settings), settings, host="127.0.0.1", port=port)
+    config = server_config(build_app(settings), settings, host="127.0.0.1", port=free_port())
+    with uvicorn_in_thread(config) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def uvicorn_in_thread(config: uvicorn.Config) -> Iterator[str]:
+    """uvicorn with `config` in a thread until the block ends; yields the base URL."""
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -95,7 +125,7 @@ def serve_in_thread(settings: ServerSettings) -> Iterator[str]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{config.host}:{config.port}"
     finally:
         server.should_exit = True
         thread.join(10)
