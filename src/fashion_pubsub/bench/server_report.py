@@ -47,22 +47,12 @@ def _section(results: dict[str, Any]) -> str:
 
     def row(name: str, data: dict[str, Any]) -> str:
         one, many = data["json_batch1"], data["binary_v2_batch64"]
-        return (
-            f"| {name} | {one['requests_per_second']:,.0f} | {one['latency_ms']['p50']} / "
-            f"{one['latency_ms']['p99']} | {many['images_per_second']:,.0f} | "
-            f"{many['latency_ms']['p50']} / {many['latency_ms']['p99']} | "
-            f"{one['non_2xx'] + many['non_2xx']} |"
-        )
+        return _row(name, one, many, [one["non_2xx"] + many["non_2xx"]])
 
     def grpc_row(name: str, data: dict[str, Any]) -> str:
         one, many = data["grpc_batch1"], data["grpc_batch64"]
-        return (
-            f"| {name} | {one['requests_per_second']:,.0f} | {one['latency_ms']['p50']} / "
-            f"{one['latency_ms']['p99']} | {many['images_per_second']:,.0f} | "
-            f"{many['latency_ms']['p50']} / {many['latency_ms']['p99']} | "
-            f"{one['errors'] + many['errors']} | {one['client_cpu_cores']} / "
-            f"{many['client_cpu_cores']} |"
-        )
+        cpu = f"{one['client_cpu_cores']} / {many['client_cpu_cores']}"
+        return _row(name, one, many, [one["errors"] + many["errors"], cpu])
 
     return "\n".join(
         [
@@ -120,3 +110,16 @@ def _section(results: dict[str, Any]) -> str:
             END,
         ]
     )
+
+
+def _row(name: str, one: dict[str, Any], many: dict[str, Any], extra: list[object]) -> str:
+    """A table row: batch-1 req/s and latency, batch-64 images/s and latency, `extra`."""
+    cells = [
+        name,
+        f"{one['requests_per_second']:,.0f}",
+        f"{one['latency_ms']['p50']} / {one['latency_ms']['p99']}",
+        f"{many['images_per_second']:,.0f}",
+        f"{many['latency_ms']['p50']} / {many['latency_ms']['p99']}",
+        *map(str, extra),
+    ]
+    return "| " + " | ".join(cells) + " |"
