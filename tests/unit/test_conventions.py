@@ -72,3 +72,21 @@ def _google(module: str) -> list[str]:
         if any(str(file).startswith(f"google/{folder}/") for file in dist.files or [])
     ]
     return owners or [module]
+
+
+def test_nothing_in_src_or_bench_imports_the_tests() -> None:
+    """The package and the benchmark scripts run without the tests folder (a user's
+    install has none); helpers both need live in the package (model/tiny.py)."""
+    scripts = sorted((ROOT / "bench").glob("*.py"))
+    importers = []
+    for path in [*SOURCES, *scripts]:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            if any(name.split(".")[0] == "tests" for name in names):
+                importers.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not importers, importers

@@ -42,6 +42,7 @@ import orjson
 
 from fashion_pubsub.bench import grpc_load
 from fashion_pubsub.bench.server_report import goals, write_docs
+from fashion_pubsub.serving.batches import binary_infer_header
 
 NAME = "fashion-model"
 
@@ -182,19 +183,7 @@ def _images(data_dir: Path, count: int) -> np.ndarray:
 def _write_bodies(work: Path, images: np.ndarray) -> dict[str, tuple[Path, dict[str, str]]]:
     """Request bodies on disk for wrk: batch-1 TF JSON and batch-64 binary V2."""
     json_body = orjson.dumps({"instances": images[:1].reshape(1, 28, 28, 1).tolist()})
-    header = orjson.dumps(
-        {
-            "inputs": [
-                {
-                    "name": "images",
-                    "shape": list(images.shape),
-                    "datatype": "UINT8",
-                    "parameters": {"binary_data_size": images.nbytes},
-                }
-            ],
-            "outputs": [{"name": "probabilities", "parameters": {"binary_data": True}}],
-        }
-    )
+    header = binary_infer_header(images, "probabilities")
     (work / "batch1.json").write_bytes(json_body)
     (work / "batch64.bin").write_bytes(header + images.tobytes())
     return {
