@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from fashion_pubsub.brokers.base import Broker
+from fashion_pubsub.brokers.limits import FittingPublisher
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.pipeline.publisher import FilePublisher
 from fashion_pubsub.pipeline.stats import Stats
@@ -16,6 +17,8 @@ from fashion_pubsub.serving.client import open_model_client
 from fashion_pubsub.settings import PublisherSettings, SubscriberSettings, TopicSettings
 
 logger = logging.getLogger(__name__)
+
+DEAD_LETTER_KEPT = ("dead_letter_reason", "original_position", "delivery_attempt")
 
 
 @contextmanager
@@ -50,7 +53,11 @@ def run_subscriber(broker: Broker, topics: TopicSettings, settings: SubscriberSe
         channels = Channels(
             consumer=stack.enter_context(broker.consumer()),
             predictions=stack.enter_context(broker.publisher(topics.predictions_topic)),
-            dead_letters=stack.enter_context(broker.publisher(topics.dead_letter_topic)),
+            # A dead letter that no longer fits the broker is sent shrunk, its reason kept.
+            dead_letters=FittingPublisher(
+                stack.enter_context(broker.publisher(topics.dead_letter_topic)),
+                keep=DEAD_LETTER_KEPT,
+            ),
         )
         client = stack.enter_context(open_model_client(settings.url))
         stop = stack.enter_context(stop_on_signals())

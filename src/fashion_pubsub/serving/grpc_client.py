@@ -14,8 +14,9 @@ import grpc
 import numpy as np
 
 from fashion_pubsub.closing import Closeable
+from fashion_pubsub.serving.answers import checked_probabilities
 from fashion_pubsub.serving.batches import image_batch
-from fashion_pubsub.serving.client import Prediction, _checked
+from fashion_pubsub.serving.client import Prediction
 from fashion_pubsub.serving.errors import ServingRequestError, ServingUnavailableError
 from fashion_pubsub.serving.protos import inference_pb2 as oip
 
@@ -138,4 +139,4 @@ class GrpcServingClient(Closeable):
                 "expected FP32 probabilities"
             )
         probabilities = np.frombuffer(raw, dtype=np.float32).reshape(shape)
-        return _checked(probabilities, count, where)
+        return checked_probabilities(probabilities, count, where)
