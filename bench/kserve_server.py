@@ -1,11 +1,13 @@
 """The comparison server for bench/bench_server.py: kserve's ModelServer serving the same
 ONNX model through kserve's own V1 (`instances`) and V2 (JSON and binary) handlers.
 
-Runs in its own virtual environment, never in the project's:
+Runs in its own virtual environment, never in the project's, by path (so it imports
+nothing from fashion_pubsub):
 
     python -m venv .venv-kserve && .venv-kserve/bin/pip install kserve onnxruntime
-    .venv-kserve/bin/python bench/kserve_server.py --model_dir models/fashion-model/1 \
-        --model_name fashion-model --http_port 8080 --grpc_port 8081
+    .venv-kserve/bin/python bench/kserve_server.py \
+        --model_dir models/fashion-model/1 --model_name fashion-model \
+        --http_port 8080 --grpc_port 8081
 
 Written from kserve's documented custom-model interface (kserve.Model with load() and
 predict()); only the inference is ours.
@@ -23,7 +25,7 @@ from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
 from kserve.model_server import parser as kserve_parser
 
 
-class OnnxFashionModel(Model):
+class OnnxFashionModel(Model):  # type: ignore[misc]  # kserve ships no types
     """The ONNX model on ONNX Runtime behind kserve's protocol handlers.
 
     Args:
@@ -48,7 +50,7 @@ class OnnxFashionModel(Model):
         model_input = self.session.get_inputs()[0]
         dtype = np.uint8 if model_input.type == "tensor(uint8)" else np.float32
         batch = np.asarray(images, dtype=dtype).reshape(-1, 28, 28, 1)
-        return self.session.run(None, {model_input.name: batch})[0]
+        return np.asarray(self.session.run(None, {model_input.name: batch})[0])
 
     async def predict(
         self,

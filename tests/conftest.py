@@ -9,6 +9,7 @@ import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -101,29 +102,29 @@ def infra_settings(tmp_path_factory: pytest.TempPathFactory) -> InfraSettings:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(infra_settings: InfraSettings) -> Iterator[str]:
     """host:port of a real Kafka broker (KRaft) for this test session."""
-    external = _BROUGHT.get("FASHION_PUBSUB_KAFKA_BOOTSTRAP")
-    if external:
-        yield external
-        return
-    kafka.start(infra_settings)
-    try:
-        yield kafka.address(infra_settings)
-    finally:
-        kafka.shutdown(infra_settings)
+    yield from _brought_or_started("FASHION_PUBSUB_KAFKA_BOOTSTRAP", kafka, infra_settings)
 
 
 @pytest.fixture(scope="session")
 def pubsub_emulator_host(infra_settings: InfraSettings) -> Iterator[str]:
     """host:port of a real Pub/Sub emulator for this test session."""
-    external = _BROUGHT.get("PUBSUB_EMULATOR_HOST")
+    yield from _brought_or_started("PUBSUB_EMULATOR_HOST", pubsub_emulator, infra_settings)
+
+
+def _brought_or_started(
+    variable: str, service: ModuleType, settings: InfraSettings
+) -> Iterator[str]:
+    """The address in `variable` if the caller brought the service, else start a private
+    one (an `infra` module: start, address, shutdown) and stop it by PID afterwards."""
+    external = _BROUGHT.get(variable)
     if external:
         yield external
         return
-    pubsub_emulator.start(infra_settings)
+    service.start(settings)
     try:
-        yield pubsub_emulator.address(infra_settings)
+        yield service.address(settings)
     finally:
-        pubsub_emulator.shutdown(infra_settings)
+        service.shutdown(settings)
 
 
 @pytest.fixture(autouse=True)

@@ -1,100 +1,29 @@
 """Helpers and fixtures for the model server tests (unit and integration serving conftests
-re-export the fixtures): a small ONNX model with the trainer's signature
-(`images` float32 [N,28,28,1] raw pixels -> `probabilities` [N,10]), exported into tmp
-folders the way the trainer does it, and the app running in-process with its lifespan."""
+re-export the fixtures): the tiny ONNX model of fashion_pubsub.model.tiny exported into tmp
+folders, and the app running in-process with its lifespan."""
 
 import contextlib
-import json
-import os
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
-import numpy as np
 import pytest
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from fashion_pubsub.classes import CLASS_NAMES
+from fashion_pubsub.model.tiny import MODEL as MODEL
+from fashion_pubsub.model.tiny import expected_probabilities as expected_probabilities
+from fashion_pubsub.model.tiny import export_version as export_version
+from fashion_pubsub.model.tiny import tiny_onnx_model as tiny_onnx_model
 from fashion_pubsub.serving.app import build_app
+from fashion_pubsub.serving.http_server import server_config
 from fashion_pubsub.settings import ServerSettings
 from tests.conftest import free_port
-
-MODEL = "fashion-model"
-
-
-def tiny_onnx_model(seed: int) -> bytes:
-    """Reshape -> scale -> MatMul -> Add -> Softmax, with the trainer's names and shapes."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(seed)
-    weights = rng.normal(0, 0.05, (784, 10)).astype(np.float32)
-    bias = rng.normal(0, 0.1, (10,)).astype(np.float32)
-    graph = helper.make_graph(
-        [
-            helper.make_node("Reshape", ["images", "flat_shape"], ["flat"]),
-            helper.make_node("Mul", ["flat", "scale"], ["scaled"]),
-            helper.make_node("MatMul", ["scaled", "weights"], ["logits0"]),
-            helper.make_node("Add", ["logits0", "bias"], ["logits"]),
-            helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
-        ],
-        "tiny",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 28, 28, 1])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])],
-        [
-            numpy_helper.from_array(np.array([-1, 784], dtype=np.int64), "flat_shape"),
-            numpy_helper.from_array(np.array(1 / 255, dtype=np.float32), "scale"),
-            numpy_helper.from_array(weights, "weights"),
-            numpy_helper.from_array(bias, "bias"),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return bytes(model.SerializeToString())
-
-
-def export_version(
-    base: Path, version: int, seed: int | None = None, metadata: bool = True
-) -> Path:
-    """Write a version into a hidden folder, then rename it into place (atomic)."""
-    base.mkdir(parents=True, exist_ok=True)
-    staging = base / f".tmp-{version}-{uuid.uuid4().hex[:6]}"
-    staging.mkdir()
-    (staging / "model.onnx").write_bytes(tiny_onnx_model(version if seed is None else seed))
-    if metadata:
-        (staging / "metadata.json").write_text(
-            json.dumps(
-                {
-                    "name": MODEL,
-                    "version": version,
-                    "classes": list(CLASS_NAMES),
-                    "inputs": [{"name": "images", "datatype": "FP32", "shape": [-1, 28, 28, 1]}],
-                    "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]}],
-                }
-            )
-        )
-    (staging / "metrics.json").write_text("{}")
-    target = base / str(version)
-    os.rename(staging, target)
-    return target
-
-
-def expected_probabilities(version: int, images: np.ndarray) -> np.ndarray:
-    """What version `version` of the tiny model answers, computed with numpy."""
-    rng = np.random.default_rng(version)
-    weights = rng.normal(0, 0.05, (784, 10)).astype(np.float32)
-    bias = rng.normal(0, 0.1, (10,)).astype(np.float32)
-    logits = images.reshape(len(images), 784).astype(np.float32) / 255 @ weights + bias
-    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return np.asarray(exp / exp.sum(axis=1, keepdims=True))
 
 
 @pytest.fixture
@@ -102,6 +31,14 @@ def model_base(tmp_path: Path) -> Path:
     base = tmp_path / "models" / MODEL
     export_version(base, 1)
     return base
+
+
+@pytest.fixture
+async def client(model_base: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with default settings on `model_base`, in-process (a test module may
+    define its own `client` with other settings)."""
+    async with running_app(build_app(server_settings(model_base))) as client:
+        yield client
 
 
 @pytest.fixture
@@ -151,13 +88,34 @@ def server_settings(base: Path, **extra: Any) -> ServerSettings:
     )
 
 
+def labelled_settings(tmp_path: Path, versions: tuple[int, ...] = (1, 2)) -> ServerSettings:
+    """Settings serving `versions` of the tiny model from tmp_path/m through a config file
+    that keeps every version and labels version 1 `stable`."""
+    base = tmp_path / "m"
+    base.mkdir(parents=True, exist_ok=True)
+    for version in versions:
+        export_version(base, version)
+    config = tmp_path / "models.config"
+    config.write_text(
+        f'model_config_list {{ config {{ name: "{MODEL}" base_path: "m" '
+        "model_version_policy { all {} } "
+        'version_labels { key: "stable" value: 1 } }}'
+    )
+    return server_settings(base, model_config_file=config)
+
+
 @contextlib.contextmanager
 def serve_in_thread(settings: ServerSettings) -> Iterator[str]:
-    """uvicorn on 127.0.0.1 and a free port in a thread; yields the base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        build_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
+    """The app of `settings` on 127.0.0.1 and a free port in a thread; yields the base URL."""
+    # the configuration `serve` runs (limits, header deadline), on a free local port
+    config = server_config(build_app(settings), settings, host="127.0.0.1", port=free_port())
+    with uvicorn_in_thread(config) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def uvicorn_in_thread(config: uvicorn.Config) -> Iterator[str]:
+    """uvicorn with `config` in a thread until the block ends; yields the base URL."""
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -167,7 +125,7 @@ def serve_in_thread(settings: ServerSettings) -> Iterator[str]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{config.host}:{config.port}"
     finally:
         server.should_exit = True
         thread.join(10)

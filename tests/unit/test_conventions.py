@@ -4,6 +4,7 @@ import ast
 import re
 import sys
 import tomllib
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
@@ -45,21 +46,14 @@ def test_every_imported_third_party_package_is_declared() -> None:
     providers = metadata.packages_distributions()
     missing = set()
     for path in SOURCES:
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
+        for _, name in _imports(path):
+            top = name.split(".")[0]
+            if top in sys.stdlib_module_names or top == "fashion_pubsub":
                 continue
-            for name in names:
-                top = name.split(".")[0]
-                if top in sys.stdlib_module_names or top == "fashion_pubsub":
-                    continue
-                # A namespace package (google) is provided by many; the full name tells which.
-                dists = providers.get(top, [top]) if top != "google" else _google(name)
-                if not declared & {_normalise(d) for d in dists}:
-                    missing.add(f"{name} ({path.relative_to(ROOT)})")
+            # A namespace package (google) is provided by many; the full name tells which.
+            dists = providers.get(top, [top]) if top != "google" else _google(name)
+            if not declared & {_normalise(d) for d in dists}:
+                missing.add(f"{name} ({path.relative_to(ROOT)})")
     assert not missing, sorted(missing)
 
 
@@ -72,3 +66,25 @@ def _google(module: str) -> list[str]:
         if any(str(file).startswith(f"google/{folder}/") for file in dist.files or [])
     ]
     return owners or [module]
+
+
+def test_nothing_in_src_or_bench_imports_the_tests() -> None:
+    """The package and the benchmark scripts run without the tests folder (a user's
+    install has none); helpers both need live in the package (model/tiny.py)."""
+    scripts = sorted((ROOT / "bench").glob("*.py"))
+    importers = []
+    for path in [*SOURCES, *scripts]:
+        for line, name in _imports(path):
+            if name.split(".")[0] == "tests":
+                importers.append(f"{path.relative_to(ROOT)}:{line}")
+    assert not importers, importers
+
+
+def _imports(path: Path) -> Iterator[tuple[int, str]]:
+    """(line, absolute module name) of every import in `path`, nested ones included."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module

@@ -18,12 +18,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from fashion_pubsub.classes import CLASS_NAMES
-from fashion_pubsub.pipeline.latency import STAGES as RECORD_STAGES
 
 PUBLISHER_PREFIX = "fashion_publisher"
 SUBSCRIBER_PREFIX = "fashion_subscriber"
-# Per image, from each result record: the six back-to-back stages and their sum.
-STAGES = (*RECORD_STAGES, "end_to_end")
 # From half a millisecond (a predict of a small batch) to 30 s (a backlog being worked off).
 _LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -162,10 +159,11 @@ class SubscriberMetrics(ProcessMetrics):
         )
         self._version_in_use: tuple[str, str] | None = None
         # Children resolved once: a labels() lookup per image would cost more than the
-        # increment (thousands of images a second). Every class and stage shows from the
-        # start, at zero.
+        # increment (thousands of images a second). Every class shows from the start, at
+        # zero; a stage from the first record that has it (the records name them:
+        # pipeline/latency.py, which this package does not import).
         self._by_class = {name: self.predicted_images.labels(name) for name in CLASS_NAMES}
-        self._by_stage = {stage: self.latency.labels(stage) for stage in STAGES}
+        self._by_stage: dict[str, Any] = {}
 
     def count(self, name: str, value: int) -> None:
         if name == "duplicates":
@@ -183,13 +181,18 @@ class SubscriberMetrics(ProcessMetrics):
             classes[str(record.get("predicted_class", "unknown"))] += 1
             latency = record.get("latency_ms")
             if isinstance(latency, Mapping):
-                for stage in STAGES:
-                    milliseconds = latency.get(stage)
-                    if isinstance(milliseconds, int | float):
-                        self._by_stage[stage].observe(max(milliseconds, 0.0) / 1000)
+                self._observe_stages(latency)
         for name, count in classes.items():
             child = self._by_class.get(name) or self.predicted_images.labels(name)
             child.inc(count)
+
+    def _observe_stages(self, latency: Mapping[str, Any]) -> None:
+        for stage, milliseconds in latency.items():
+            if isinstance(milliseconds, int | float) and isinstance(stage, str):
+                child = self._by_stage.get(stage)
+                if child is None:
+                    child = self._by_stage[stage] = self.latency.labels(stage)
+                child.observe(max(milliseconds, 0.0) / 1000)
 
     def batch(self, size: int) -> None:
         self.batch_size.observe(size)

@@ -8,13 +8,14 @@ dead-letter it). Answers are checked as the REST client checks them.
 """
 
 import re
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import grpc
 import numpy as np
 
+from fashion_pubsub.closing import Closeable
 from fashion_pubsub.serving.answers import checked_probabilities
+from fashion_pubsub.serving.batches import image_batch
 from fashion_pubsub.serving.client import Prediction
 from fashion_pubsub.serving.errors import ServingRequestError, ServingUnavailableError
 from fashion_pubsub.serving.protos import inference_pb2 as oip
@@ -33,7 +34,7 @@ _REQUEST_CODES = {
 }
 
 
-class GrpcServingClient:
+class GrpcServingClient(Closeable):
     """Classifies batches on one model over one gRPC channel. Use as a context manager.
 
     Args:
@@ -55,17 +56,6 @@ class GrpcServingClient:
         self._max_message_bytes = max_message_bytes
         self._channel: grpc.Channel | None = None
         self._infer: Any = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         if self._channel is not None:
@@ -94,11 +84,7 @@ class GrpcServingClient:
             ServingUnavailableError: retry later.
             ServingRequestError: this batch cannot succeed.
         """
-        images = np.ascontiguousarray(images, dtype=np.uint8)
-        if images.ndim not in (3, 4) or len(images) == 0:
-            raise ServingRequestError(
-                f"images must be a non-empty [N,28,28] batch, got shape {list(images.shape)}"
-            )
+        images = image_batch(images)
         request = oip.ModelInferRequest(model_name=self.name, model_version=self.version or "")
         request.inputs.add(name="images", datatype="UINT8", shape=images.shape)
         request.outputs.add(name=_OUTPUT)

@@ -9,6 +9,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from fashion_pubsub.serving.dataplane import DataPlane
 from fashion_pubsub.serving.errors import (
     ClientGoneError,
     PayloadTooLargeError,
@@ -32,6 +33,16 @@ class BodyLimits:
 
     max_bytes: int
     read_timeout_seconds: float
+
+
+def data_plane(request: Request) -> DataPlane:
+    """The data plane the app's lifespan put in the request's state.
+
+    Args:
+        request: the request a handler got.
+    """
+    plane: DataPlane = request.state.plane
+    return plane
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -11,14 +11,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fashion_pubsub.serving.dataplane import (
-    DataPlane,
     InferRequest,
     InferResult,
     ModelMetadata,
     ModelRef,
 )
 from fashion_pubsub.serving.errors import InvalidInputError
-from fashion_pubsub.serving.http_io import dump_json, json_response, read_body
+from fashion_pubsub.serving.http_io import data_plane, dump_json, json_response, read_body
 from fashion_pubsub.serving.runtime import NUMPY_DTYPES, TensorSpec
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -55,33 +54,32 @@ def model_ref(request: Request) -> ModelRef:
 
 async def server_metadata(request: Request) -> Response:
     """GET /v2: name, version and the extensions this server speaks."""
-    plane: DataPlane = request.state.plane
+    plane = data_plane(request)
     meta = plane.server_metadata()
     return json_response({"name": meta.name, "version": meta.version, "extensions": EXTENSIONS})
 
 
 async def live(request: Request) -> Response:
     """GET /v2/health/live: the process answers."""
-    plane: DataPlane = request.state.plane
+    plane = data_plane(request)
     return json_response({"live": plane.live()})
 
 
 async def ready(request: Request) -> Response:
     """GET /v2/health/ready: 200 once every model has a loaded version, else 503."""
-    plane: DataPlane = request.state.plane
+    plane = data_plane(request)
     is_ready = plane.ready()
     return json_response({"ready": is_ready}, 200 if is_ready else 503)
 
 
 async def model_metadata(request: Request) -> Response:
     """GET /v2/models/{name}[/versions/{v}]: the version's signature."""
-    plane: DataPlane = request.state.plane
-    return json_response(metadata_body(plane.metadata(model_ref(request))))
+    return json_response(metadata_body(data_plane(request).metadata(model_ref(request))))
 
 
 async def model_ready(request: Request) -> Response:
     """GET .../ready: 200 when the version is loaded; 503 while nothing is, 404 if unknown."""
-    plane: DataPlane = request.state.plane
+    plane = data_plane(request)
     ref = model_ref(request)
     plane.model(ref)
     return json_response({"name": ref.name, "ready": True})
@@ -90,7 +88,7 @@ async def model_ready(request: Request) -> Response:
 async def infer(request: Request) -> Response:
     """POST .../infer: JSON tensors or the binary tensor data extension in; each output
     goes out the way the request asks for it."""
-    plane: DataPlane = request.state.plane
+    plane = data_plane(request)
     ref = model_ref(request)
     plane.model(ref)  # an unknown model is a 404 before the body is read
     body = await read_body(request, request.state.body_limits)

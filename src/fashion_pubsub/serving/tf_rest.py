@@ -21,7 +21,7 @@ from fashion_pubsub.serving.dataplane import (
 )
 from fashion_pubsub.serving.errors import InvalidInputError
 from fashion_pubsub.serving.fast_json import InstancesParser
-from fashion_pubsub.serving.http_io import json_response, read_body
+from fashion_pubsub.serving.http_io import data_plane, json_response, read_body
 from fashion_pubsub.serving.runtime import OnnxModel, TensorSpec
 
 _DTYPES = {
@@ -69,19 +69,17 @@ def model_ref(request: Request) -> ModelRef:
 
 async def status(request: Request) -> Response:
     """GET /v1/models/{name}[/versions/{v}|/labels/{l}]: model_version_status."""
-    plane: DataPlane = request.state.plane
-    return json_response(status_body(plane.status(model_ref(request))))
+    return json_response(status_body(data_plane(request).status(model_ref(request))))
 
 
 async def metadata(request: Request) -> Response:
     """GET .../metadata: the version's signature_def."""
-    plane: DataPlane = request.state.plane
-    return json_response(metadata_body(plane.metadata(model_ref(request))))
+    return json_response(metadata_body(data_plane(request).metadata(model_ref(request))))
 
 
 async def predict(request: Request) -> Response:
     """POST ...:predict in row or columnar format."""
-    plane: DataPlane = request.state.plane
+    plane = data_plane(request)
     ref = model_ref(request)
     model = plane.model(ref)  # an unknown model is a 404 before the body is read
     body = await read_body(request, request.state.body_limits)

@@ -9,7 +9,7 @@ import pytest
 from fashion_pubsub.brokers.base import OutgoingMessage
 from fashion_pubsub.data.convert import png_bytes
 from fashion_pubsub.data.dataset import load_split
-from fashion_pubsub.observability.metrics import STAGES
+from fashion_pubsub.pipeline.latency import STAGES
 from fashion_pubsub.pipeline.wire import encode
 from tests.conftest import free_port
 from tests.integration.observability.scrape import answers, labelled, scrape, total, wait_for
@@ -61,7 +61,7 @@ def test_counts_latencies_and_model_version_move_as_images_flow(lane: Lane, data
     by_class = labelled(after, "fashion_subscriber_images_predicted_total", "class_name")
     expected = Counter(str(r["predicted_class"]) for r in records)
     assert {k: v for k, v in by_class.items() if v} == expected
-    for stage in STAGES:  # every stage of every image's record
+    for stage in (*STAGES, "end_to_end"):  # every stage of every image's record
         count = "fashion_subscriber_stage_latency_seconds_count"
         assert total(after, count, stage=stage) == IMAGES
     assert total(after, "fashion_subscriber_batch_size_images_sum") == IMAGES

@@ -1,12 +1,14 @@
 """The pipeline's client against a running server: binary V2 by default, TF predict
 JSON against a server without V2, and errors that say retry or give up."""
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,6 +22,7 @@ from tests.support.serving import (
     expected_probabilities,
     serve_in_thread,
     server_settings,
+    uvicorn_in_thread,
 )
 
 
@@ -98,27 +101,8 @@ def test_a_url_that_is_not_a_predict_url_is_refused() -> None:
         ServingClient("http://127.0.0.1:8501/v1/models/x")
 
 
-def _serve(app: Starlette) -> object:
-    import contextlib
-    import threading
-    import time
-
-    import uvicorn
-
-    @contextlib.contextmanager
-    def run() -> Iterator[str]:
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.02)
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
-            thread.join(10)
-
-    return run()
+def _serve(app: Starlette) -> contextlib.AbstractContextManager[str]:
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="off"
+    )
+    return uvicorn_in_thread(config)

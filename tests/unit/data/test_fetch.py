@@ -36,17 +36,24 @@ def official_dir(data_dir: Path) -> Path:
     return data_dir
 
 
+@pytest.fixture
+def official_mirror(mirror: tuple[str, Path], official_dir: Path) -> tuple[str, Path]:
+    """The mirror serving the four official files."""
+    url, root = mirror
+    for name in MD5:
+        shutil.copy(official_dir / name, root / name)
+    return url, root
+
+
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
 
 
 def test_downloads_and_verifies_all_four_files(
-    mirror: tuple[str, Path], official_dir: Path, tmp_path: Path
+    official_mirror: tuple[str, Path], tmp_path: Path
 ) -> None:
-    url, root = mirror
-    for name in MD5:
-        shutil.copy(official_dir / name, root / name)
+    url, _ = official_mirror
     target = tmp_path / "data"
     fetched = list(fetch_dataset(target, url))
     assert sorted(p.name for p in fetched) == sorted(MD5)
@@ -55,11 +62,9 @@ def test_downloads_and_verifies_all_four_files(
 
 
 def test_corrupt_download_is_refused_and_not_kept(
-    mirror: tuple[str, Path], official_dir: Path, tmp_path: Path
+    official_mirror: tuple[str, Path], tmp_path: Path
 ) -> None:
-    url, root = mirror
-    for name in MD5:
-        shutil.copy(official_dir / name, root / name)
+    url, root = official_mirror
     (root / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not the file")
     target = tmp_path / "data"
     with pytest.raises(ChecksumError, match="md5"):

@@ -15,23 +15,13 @@ from fashion_pubsub.serving.errors import (
 from fashion_pubsub.serving.model_config import model_configs
 from fashion_pubsub.serving.repository import ModelRepository
 from fashion_pubsub.serving.runtime import OnnxModel
-from tests.support.serving import MODEL, expected_probabilities, export_version, server_settings
+from tests.support.serving import MODEL, expected_probabilities, labelled_settings
 
 pytestmark = pytest.mark.anyio
 
 
 async def _plane(tmp_path: Path, versions: tuple[int, ...] = (1, 2)) -> DataPlane:
-    base = tmp_path / "m"
-    base.mkdir(parents=True, exist_ok=True)
-    for version in versions:
-        export_version(base, version)
-    config = tmp_path / "models.config"
-    config.write_text(
-        f'model_config_list {{ config {{ name: "{MODEL}" base_path: "m" '
-        "model_version_policy { all {} } "
-        'version_labels { key: "stable" value: 1 } }}'
-    )
-    settings = server_settings(base, model_config_file=config)
+    settings = labelled_settings(tmp_path, versions)
     repository = ModelRepository(model_configs(settings), loader=OnnxModel)
     await repository.poll()
     return DataPlane(repository)

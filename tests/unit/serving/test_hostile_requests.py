@@ -22,12 +22,6 @@ INFER = f"/v2/models/{MODEL}/infer"
 PREDICT = f"/v1/models/{MODEL}:predict"
 
 
-@pytest.fixture
-async def client(model_base: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_app(build_app(server_settings(model_base))) as client:
-        yield client
-
-
 def _binary_infer(shape: list[int], payload: bytes, datatype: str = "UINT8") -> dict[str, object]:
     header = orjson.dumps(
         {

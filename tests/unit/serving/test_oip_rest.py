@@ -2,7 +2,6 @@
 health, server and model metadata, readiness, infer with JSON tensors and with the binary
 tensor data extension (Inference-Header-Content-Length)."""
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -15,12 +14,6 @@ from tests.support.serving import MODEL, expected_probabilities, running_app, se
 
 pytestmark = pytest.mark.anyio
 INFER = f"/v2/models/{MODEL}/infer"
-
-
-@pytest.fixture
-async def client(model_base: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_app(build_app(server_settings(model_base))) as client:
-        yield client
 
 
 def _images(count: int) -> np.ndarray:

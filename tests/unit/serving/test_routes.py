@@ -10,28 +10,14 @@ import pytest
 
 from fashion_pubsub.serving.app import build_app
 from fashion_pubsub.serving.runtime import OnnxModel
-from tests.support.serving import (
-    MODEL,
-    export_version,
-    running_app,
-    server_settings,
-)
+from tests.support.serving import MODEL, labelled_settings, running_app
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    base = tmp_path / "m"
-    export_version(base, 1)
-    export_version(base, 2)
-    config = tmp_path / "models.config"
-    config.write_text(
-        f'model_config_list {{ config {{ name: "{MODEL}" base_path: "m" '
-        "model_version_policy { all {} } "
-        'version_labels { key: "stable" value: 1 } }}'
-    )
-    settings = server_settings(base, model_config_file=config)
+    settings = labelled_settings(tmp_path)
     async with running_app(build_app(settings)) as client:
         yield client
 

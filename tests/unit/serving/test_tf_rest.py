@@ -1,7 +1,6 @@
 """TF Serving REST API conformance, written from its documentation (api_rest.md):
 status, metadata, predict in row and columnar format, and {"error": ...} bodies."""
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -20,12 +19,6 @@ from tests.support.serving import (
 
 pytestmark = pytest.mark.anyio
 PREDICT = f"/v1/models/{MODEL}:predict"
-
-
-@pytest.fixture
-async def client(model_base: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_app(build_app(server_settings(model_base))) as client:
-        yield client
 
 
 def _images(count: int, seed: int = 0) -> np.ndarray:

@@ -1,6 +1,6 @@
-"""gRPC load for bench/bench_server.py: ghz (a Go load generator, so the client takes
-little CPU from the servers) sends the Open Inference Protocol's ModelInfer with raw
-UINT8 images, the same request to both servers.
+"""gRPC load for bench/bench_server.py (fashion_pubsub.bench.server): ghz (a Go load
+generator, so the client takes little CPU from the servers) sends the Open Inference
+Protocol's ModelInfer with raw UINT8 images, the same request to both servers.
 
 Setup (once; Go from https://go.dev or the distribution):
     GOFLAGS=-mod=mod go install github.com/bojand/ghz/cmd/ghz@latest
