@@ -135,6 +135,11 @@ class InfraSettings(BaseSettings):
     kafka_pom: Path = Path("infra/kafka/pom.xml")
     kafka_port: int = Field(default=9092, ge=1, le=65535)
     kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
+    # 1: a standalone node. 3: a replicated cluster of combined broker+controller nodes,
+    # node i on kafka_port + 2i and kafka_controller_port + 2i.
+    kafka_nodes: int = Field(default=1, ge=1, le=9)
+    # Per node. Three nodes at 512 MB plus the model server and pipeline fit in 24 GB;
+    # the serial collector keeps each JVM on one GC thread.
     kafka_heap: str = "512m"
     emulator_script: Path = EMULATOR_SCRIPT
     emulator_port: int = Field(default=8085, ge=1, le=65535)
