@@ -91,7 +91,10 @@ class KafkaSettings(BaseSettings):
     model_config = _config("FASHION_PUBSUB_KAFKA_")
     bootstrap: str = "127.0.0.1:9092"
     partitions: int = Field(default=6, ge=1)
-    replication_factor: int = Field(default=1, ge=1)
+    # Unset: the cluster's own defaults if its operators set them, else by its size
+    # (1 copy on one node, 3 with 2 in sync on three); see brokers/kafka_topics.py.
+    replication_factor: int | None = Field(default=None, ge=1)
+    min_insync_replicas: int | None = Field(default=None, ge=1)
     client_properties: Path | None = None
     sasl_password: SecretStr | None = None
 

@@ -22,6 +22,7 @@ from fashion_pubsub.brokers.base import (
 )
 from fashion_pubsub.brokers.errors import BrokerError, BrokerUnavailableError
 from fashion_pubsub.brokers.kafka_offsets import PartitionOffsets
+from fashion_pubsub.brokers.kafka_topics import plan_replication
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.settings import KafkaSettings, TopicSettings
 
@@ -59,18 +60,19 @@ class KafkaBroker(Broker):
             existing = set(admin.list_topics(timeout=15).topics)
         except KafkaException as exc:
             raise self._unavailable(exc) from exc
-        wanted = list(self._topics.topic_names)
+        wanted = [name for name in self._topics.topic_names if name not in existing]
+        if not wanted:
+            return
+        replication = plan_replication(admin, self._settings)
         missing = [
             NewTopic(
                 name,
                 num_partitions=self._settings.partitions,
-                replication_factor=self._settings.replication_factor,
+                replication_factor=replication.factor,
+                config=replication.config,
             )
             for name in wanted
-            if name not in existing
         ]
-        if not missing:
-            return
         for name, future in admin.create_topics(missing, operation_timeout=30).items():
             try:
                 future.result(timeout=60)
