@@ -15,7 +15,9 @@ FashionPubSubError                  the CLI prints these as one line, not a trac
  │    └── StartError                a service exited or did not answer in time
  ├── BrokerError                    brokers/errors.py: Kafka or Pub/Sub refused; `.retriable`
  │    ├── BrokerUnavailableError    it cannot be reached: retriable
- │    └── TopicNotFoundError        a topic or subscription is missing: not retriable
+ │    ├── TopicNotFoundError        a topic or subscription is missing: not retriable
+ │    ├── TransactionAbortedError   a Kafka transaction was aborted; its batch comes again
+ │    └── TransactionFencedError    a newer instance took over the transactional id: stop
  ├── ServingError                   serving/errors.py: the model server refused
  │    ├── ModelNotFoundError        404 unknown model, version or label
  │    ├── InvalidInputError         400 bad JSON, shape, dtype or value range

@@ -23,6 +23,7 @@ from fashion_pubsub.brokers.base import (
 from fashion_pubsub.brokers.errors import BrokerError, BrokerUnavailableError
 from fashion_pubsub.brokers.kafka_offsets import PartitionOffsets
 from fashion_pubsub.brokers.kafka_topics import plan_replication
+from fashion_pubsub.brokers.transactions import TransactionalSession
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.settings import KafkaSettings, TopicSettings
 
@@ -100,6 +101,16 @@ class KafkaBroker(Broker):
 
     def consumer(self) -> Consumer:
         return KafkaConsumer(self._settings, self._topics)
+
+    def transactional_session(self, instance_id: str) -> TransactionalSession:
+        """Exactly-once processing: see brokers/transactions.py.
+
+        Args:
+            instance_id: stable per subscriber instance; names its transactional id.
+        """
+        from fashion_pubsub.brokers.kafka_transactions import KafkaTransactions
+
+        return KafkaTransactions(self._settings, self._topics, instance_id)
 
 
 class KafkaPublisher(Publisher):
@@ -205,6 +216,8 @@ class KafkaConsumer(Consumer):
     whose results the subscriber recognises.
     """
 
+    _OVERRIDES: dict[str, Any] = {}  # what a subclass changes (transactions: no auto commit)
+
     def __init__(self, settings: KafkaSettings, topics: TopicSettings) -> None:
         self._consumer = _Consumer(
             {
@@ -218,6 +231,7 @@ class KafkaConsumer(Consumer):
                 # A crashed member's partitions move on after 10 s instead of 45.
                 "session.timeout.ms": 10_000,
                 "heartbeat.interval.ms": 2_000,
+                **self._OVERRIDES,
             }
         )
         self._partitions: dict[tuple[str, int], PartitionOffsets] = {}
