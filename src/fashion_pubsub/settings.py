@@ -5,6 +5,7 @@ environment variables, then the defaults below. Constructing a settings object
 reads the environment; importing this module does not.
 """
 
+import hashlib
 import uuid
 from pathlib import Path
 from typing import Any, Literal
@@ -13,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BrokerName = Literal["google-pubsub", "apache-kafka"]
+Delivery = Literal["exactly-once", "at-least-once"]
 BROKER_NAMES: tuple[BrokerName, ...] = ("google-pubsub", "apache-kafka")
 
 EMULATOR_SCRIPT = Path(
@@ -198,9 +200,21 @@ class SubscriberSettings(BaseSettings):
     max_wait_seconds: float = Field(default=0.005, ge=0)
     hold_seconds: float = Field(default=60.0, gt=0)
     max_backoff_seconds: float = Field(default=5.0, gt=0)
+    # None: exactly-once where the broker has transactions (Kafka), else at-least-once.
+    delivery: Delivery | None = None
+    # Names the Kafka transactional id; None: derived from the results log's path, so a
+    # restarted instance fences (and aborts what was left open by) its killed predecessor.
+    instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,100}$")
 
     def results_path(self) -> Path:
         return self.results or self.output_dir / "results.jsonl"
+
+    def instance_name(self) -> str:
+        """This subscriber instance's stable name (see `instance_id`)."""
+        if self.instance_id is not None:
+            return self.instance_id
+        digest = hashlib.sha256(str(self.results_path().resolve()).encode()).hexdigest()
+        return f"subscriber-{digest[:12]}"
 
 
 def read_properties(path: Path) -> dict[str, str]:

@@ -44,6 +44,7 @@ class KafkaBroker(Broker):
     """
 
     name = "apache-kafka"
+    transactional = True
 
     def __init__(self, settings: KafkaSettings, topics: TopicSettings) -> None:
         self._settings = settings

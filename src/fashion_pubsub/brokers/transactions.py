@@ -58,7 +58,9 @@ class TransactionalSession(ABC):
 @runtime_checkable
 class SupportsTransactions(Protocol):
     """A broker that can open transactional sessions (Kafka, and the in-memory broker
-    in its Kafka flavour)."""
+    in its Kafka flavour: `transactional` says whether this one can)."""
+
+    transactional: bool
 
     def transactional_session(self, instance_id: str) -> TransactionalSession:
         """A session whose transactions fence any earlier one of `instance_id`.

@@ -8,12 +8,19 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from fashion_pubsub.brokers.base import Broker
+from fashion_pubsub.brokers.transactions import SupportsTransactions
+from fashion_pubsub.errors import ConfigurationError
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.pipeline.publisher import FilePublisher
 from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.subscriber import Channels, ImageSubscriber
 from fashion_pubsub.serving.client import ServingClient
-from fashion_pubsub.settings import PublisherSettings, SubscriberSettings, TopicSettings
+from fashion_pubsub.settings import (
+    Delivery,
+    PublisherSettings,
+    SubscriberSettings,
+    TopicSettings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,16 +49,49 @@ def run_publisher(broker: Broker, topics: TopicSettings, settings: PublisherSett
     return stats
 
 
+def delivery_of(broker: Broker, settings: SubscriberSettings) -> Delivery:
+    """The delivery mode: as set, else exactly-once where the broker has transactions.
+
+    Args:
+        broker: the broker the subscriber reads.
+        settings: `delivery`, if set.
+    """
+    available = isinstance(broker, SupportsTransactions) and broker.transactional
+    if settings.delivery == "exactly-once" and not available:
+        raise ConfigurationError(
+            f"exactly-once delivery needs Kafka's transactions; {broker.name} has none "
+            "(use --delivery at-least-once: results are still de-duplicated by image id)"
+        )
+    return settings.delivery or ("exactly-once" if available else "at-least-once")
+
+
+def open_channels(
+    broker: Broker, topics: TopicSettings, settings: SubscriberSettings, stack: ExitStack
+) -> Channels:
+    """The subscriber's consumer and publishers, in one transactional session for
+    exactly-once delivery; closed by `stack`."""
+    if delivery_of(broker, settings) == "exactly-once":
+        assert isinstance(broker, SupportsTransactions)  # checked by delivery_of
+        session = stack.enter_context(broker.transactional_session(settings.instance_name()))
+        return Channels(
+            consumer=session.consumer,
+            predictions=session.publisher(topics.predictions_topic),
+            dead_letters=session.publisher(topics.dead_letter_topic),
+            transactions=session,
+        )
+    return Channels(
+        consumer=stack.enter_context(broker.consumer()),
+        predictions=stack.enter_context(broker.publisher(topics.predictions_topic)),
+        dead_letters=stack.enter_context(broker.publisher(topics.dead_letter_topic)),
+    )
+
+
 def run_subscriber(broker: Broker, topics: TopicSettings, settings: SubscriberSettings) -> Stats:
     """Create topics if needed, then classify messages until SIGINT/SIGTERM."""
     broker.ensure_topics()
     stats = Stats()
     with ExitStack() as stack:
-        channels = Channels(
-            consumer=stack.enter_context(broker.consumer()),
-            predictions=stack.enter_context(broker.publisher(topics.predictions_topic)),
-            dead_letters=stack.enter_context(broker.publisher(topics.dead_letter_topic)),
-        )
+        channels = open_channels(broker, topics, settings, stack)
         client = stack.enter_context(ServingClient(settings.url))
         stop = stack.enter_context(stop_on_signals())
         ImageSubscriber(channels, client, settings, stats).run(stop)

@@ -9,6 +9,12 @@ Nothing is acknowledged before its result is written. A model server that is dow
 is retried with exponential backoff while the batch is held (its ack deadline
 extended); a message that can never be processed goes to the dead-letter topic
 with the reason. A redelivered image gets no second record.
+
+Exactly-once (Kafka, `channels.transactions` set): one batch at a time, each in one
+transaction. Its dead letters and predictions are published inside it, and the ack
+commits them together with the batch's offsets; a batch not wholly done is nacked,
+which aborts, so read_committed readers never see a half-done batch. Its records go
+to the results log only after the commit (through the commit journal).
 """
 
 import logging
@@ -22,9 +28,12 @@ import numpy as np
 import orjson
 
 from fashion_pubsub.brokers.base import Consumer, Message, OutgoingMessage, Publisher
+from fashion_pubsub.brokers.errors import TransactionAbortedError, TransactionFencedError
+from fashion_pubsub.brokers.transactions import TransactionalSession
 from fashion_pubsub.classes import CLASS_NAMES
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.pipeline.errors import WireFormatError
+from fashion_pubsub.pipeline.journal import CommitJournal
 from fashion_pubsub.pipeline.outputs import write_output
 from fashion_pubsub.pipeline.results import DoneIndex, ResultsLog
 from fashion_pubsub.pipeline.stats import Stats
@@ -42,11 +51,13 @@ class HoldExpiredError(Exception):
 
 @dataclass(frozen=True)
 class Channels:
-    """Where the subscriber reads and writes on the broker."""
+    """Where the subscriber reads and writes on the broker; `transactions` is set when
+    the consumer and publishers belong to one transactional session (exactly-once)."""
 
     consumer: Consumer
     predictions: Publisher
     dead_letters: Publisher
+    transactions: TransactionalSession | None = None
 
 
 @dataclass
@@ -81,16 +92,21 @@ class ImageSubscriber:
         self._backoff = 0.0
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
         self._in_flight: _Batch | None = None
+        self._exactly_once = channels.transactions is not None
+        self._journal = CommitJournal(settings.results_path().with_suffix(".commit.json"))
+        self._uncommitted: list[dict[str, object]] = []
         settings.output_dir.mkdir(parents=True, exist_ok=True)
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until `stop` is set."""
         self._index.refresh(rescan=True)
+        self._recover_journal()
         log_event(
             logger,
             "subscribed",
             output=self._settings.output_dir,
             known_results=len(self._index.done),
+            exactly_once=self._exactly_once,
         )
         self._connect_model_server()
         try:
@@ -123,6 +139,8 @@ class ImageSubscriber:
         process (the messages come again, and their results are not duplicated)."""
         try:
             self.process(messages, stop)
+        except TransactionFencedError:
+            raise  # another instance took over: this one must stop, not retry
         except Exception:  # noqa: BLE001 - last line of defence, logged with its traceback
             logger.exception("batch_failed positions=%s", _positions(messages))
             self._channels.consumer.nack(messages)
@@ -152,6 +170,8 @@ class ImageSubscriber:
                 batch.recording = self._writer.submit(self._record, fresh, prediction, received)
         self._settle()
         self._in_flight = batch
+        if self._exactly_once:
+            self._settle()  # one transaction holds one batch: no overlap
 
     def _settle(self) -> None:
         """Wait for the batch in flight to be recorded, then ack what is done and nack the
@@ -166,8 +186,48 @@ class ImageSubscriber:
             except Exception:  # noqa: BLE001 - unforeseen: give the batch back, keep running
                 logger.exception("recording_failed positions=%s", _positions(batch.messages))
         acked = {id(m) for m in ack}
+        if self._exactly_once:
+            self._commit(batch.messages, ack, all(id(m) in acked for m in batch.messages))
+            return
         self._channels.consumer.ack(ack)
         self._channels.consumer.nack([m for m in batch.messages if id(m) not in acked])
+
+    def _commit(self, messages: Sequence[Message], ack: list[Message], whole: bool) -> None:
+        """Exactly-once: commit the batch's transaction if every message is done, then log
+        its records; else abort it (everything comes again, nothing was seen)."""
+        records, self._uncommitted = self._uncommitted, []
+        if not whole:
+            self._channels.consumer.nack(messages)
+            return
+        if records:
+            self._journal.write(records, [m.position for m in ack])
+        try:
+            self._channels.consumer.ack(ack)
+        except TransactionAbortedError as exc:
+            log_event(logger, "batch_aborted", logging.WARNING, images=len(records), error=exc)
+            self._journal.clear()
+            return
+        self._append(records)
+        self._journal.clear()
+
+    def _append(self, records: list[dict[str, object]]) -> None:
+        self._log.append(records)
+        self._index.done.update(str(r["image_id"]) for r in records)
+        self._stats.add(predicted=len(records))
+
+    def _recover_journal(self) -> None:
+        """Finish a commit the last run was killed in: log its records if the transaction
+        committed (its offsets are past the batch), drop them if it aborted."""
+        entry = self._journal.read()
+        if entry is None or self._channels.transactions is None:
+            return
+        records, positions = entry
+        if self._channels.transactions.committed(positions):
+            done = self._index.refresh(rescan=True)
+            missing = [r for r in records if str(r.get("image_id")) not in done]
+            self._append(missing)
+            log_event(logger, "commit_recovered", records=len(missing))
+        self._journal.clear()
 
     def _decode_all(
         self, messages: Sequence[Message]
@@ -215,8 +275,13 @@ class ImageSubscriber:
         nothing is recorded and the batch comes back)."""
         # The batch before this one may have recorded some of these images meanwhile.
         done = self._index.done
-        rows = [row for row, (_, image) in enumerate(fresh) if image.image_id not in done]
-        repeats = [m for m, image in fresh if image.image_id in done]
+        rows, repeats, seen = [], [], set(done)
+        for row, (message, image) in enumerate(fresh):
+            if image.image_id in seen:  # done before, or a second copy in this batch
+                repeats.append(message)
+            else:
+                seen.add(image.image_id)
+                rows.append(row)
         self._stats.add(duplicates=len(repeats))
         if not rows:
             return repeats
@@ -262,9 +327,10 @@ class ImageSubscriber:
         if failed:
             log_event(logger, "predictions_not_published", logging.WARNING, error=failed[0])
             return []
-        self._log.append(records)
-        done.update(str(r["image_id"]) for r in records)
-        self._stats.add(predicted=len(records))
+        if self._exactly_once:
+            self._uncommitted = records  # logged once the transaction commits
+        else:
+            self._append(records)
         return repeats + [fresh[row][0] for row in rows]
 
     def _dead_letter(self, bad: list[tuple[Message, str]]) -> list[Message]:
