@@ -187,6 +187,9 @@ class PublisherSettings(BaseSettings):
     batch_size: int = Field(default=500, ge=1, le=10_000)
     max_wait_seconds: float = Field(default=0.005, ge=0)
     max_image_bytes: int = Field(default=1_000_000, ge=1)
+    # Test hook (no flag): SIGKILL itself once this many images are confirmed by the
+    # broker, before their files move, so the next run sends them again.
+    test_kill_before_move_after: int | None = Field(default=None, ge=1)
 
 
 class SubscriberSettings(BaseSettings):

@@ -6,7 +6,9 @@ stops the loop. It blocks on a queue fed by inotify, so it idles at ~0% CPU.
 """
 
 import logging
+import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -40,6 +42,7 @@ class FilePublisher:
         self._settings = settings
         self._stats = stats
         self._ready: queue.Queue[Path] = queue.Queue()
+        self._confirmed = 0
 
     def run(self, stop: threading.Event) -> None:
         """Publish until `stop` is set."""
@@ -98,6 +101,8 @@ class FilePublisher:
         results = self._publisher.publish(messages())
         if not results:
             return
+        self._confirmed += sum(result.ok for result in results)
+        _crash_if_asked(self._settings, self._confirmed)
         failed = []
         for path, result in zip(sent, results, strict=True):
             if result.ok:
@@ -132,3 +137,12 @@ class FilePublisher:
         moved.with_name(moved.name + ".reason").write_text(reason + "\n", encoding="utf-8")
         self._stats.add(rejected=1)
         log_event(logger, "rejected", logging.WARNING, file=path.name, reason=reason)
+
+
+def _crash_if_asked(settings: PublisherSettings, confirmed: int) -> None:
+    """Test hook: die by SIGKILL once `confirmed` images are confirmed, before their files
+    move, the one window where a crash makes the publisher send files again."""
+    limit = settings.test_kill_before_move_after
+    if limit is not None and confirmed >= limit:
+        log_event(logger, "test_kill_before_move", logging.WARNING, confirmed=confirmed)
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -111,12 +111,14 @@ class Lane:
         pubsub = PubSubSettings(emulator_host=self.address, ack_deadline_seconds=10)
         return create_broker(AppSettings(broker=self.broker_name), kafka, pubsub, self.topics)
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, args: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = self.root / f"{name}.log"
         with log.open("ab") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "fashion_pubsub", *args],
-                env=self.env,
+                env={**self.env, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -139,7 +141,7 @@ class Lane:
             ],
         )
 
-    def publisher(self) -> subprocess.Popen[bytes]:
+    def publisher(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         return self._spawn(
             "publisher",
             [
@@ -151,6 +153,7 @@ class Lane:
                 "--rejected",
                 str(self.folder("rejected")),
             ],
+            env,
         )
 
     def records(self) -> list[dict[str, object]]:
