@@ -16,7 +16,7 @@ BENCH_WORKDIR ?= workdir
 # Prefer the data beside the project (CI, developers), then the Debian package.
 DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/t10k-images-idx3-ubyte.gz),$(SHARED_DATA),$(DEBIAN_DATA))
 
-.PHONY: demo test test-unit setup setup-dev system kafka data lint bench clean-state
+.PHONY: demo test test-unit setup setup-dev system kafka data lint bench clean-state protos
 
 demo: setup data kafka
 	$(BIN)/fashion-pubsub demo --broker $(BROKER) --images $(IMAGES) --data-dir $(DATA_DIR)
@@ -57,7 +57,16 @@ $(VENV)/.installed-app: pyproject.toml $(VENV)/bin/python
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/bin/python
 	$(BIN)/pip install -q -e ".[dev,train]"
+	# TF Serving's own gRPC client, for the tests: it requires `tensorflow`, which pip
+	# does not consider satisfied by tensorflow-cpu, so without its dependencies
+	$(BIN)/pip install -q --no-deps "tensorflow-serving-api>=2.16,<2.22"
 	touch $@ $(VENV)/.installed-app
+
+# Regenerate the committed protobuf code from src/fashion_pubsub/serving/protos/*.proto
+# (tests/unit/serving/test_protos.py fails when they are out of step).
+PROTOS := $(wildcard src/fashion_pubsub/serving/protos/*.proto)
+protos: setup-dev
+	$(BIN)/python -m grpc_tools.protoc -I src --python_out=src --pyi_out=src $(PROTOS)
 
 kafka: $(KAFKA_LIBS)/.resolved
 $(KAFKA_LIBS)/.resolved: infra/kafka/pom.xml

@@ -3,10 +3,14 @@
 Measures, with wrk (a C load generator, so the client takes little CPU from the servers):
   * batch-1 JSON: TF Serving predict `{"instances": [28x28x1 ints]}`, 8 connections, req/s;
   * batch-64 binary V2: Open Inference Protocol with the binary tensor data extension,
-    uint8 [64,28,28] in, FP32 [64,10] out, images/s.
+    uint8 [64,28,28] in, FP32 [64,10] out, images/s;
+and with ghz (a Go gRPC load generator, limited to one core; see bench/grpc_load.py):
+  * gRPC batch 1 and batch 64: the Open Inference Protocol's ModelInfer, uint8 images in
+    raw_input_contents, 8 concurrent calls on one connection, with ghz's own CPU use.
 
 Setup (once):
     sudo apt-get install wrk
+    GOFLAGS=-mod=mod go install github.com/bojand/ghz/cmd/ghz@latest
     python -m venv .venv-kserve && .venv-kserve/bin/pip install kserve onnxruntime
 Run:
     .venv/bin/python bench/bench_server.py            # the latest version in models/fashion-model
@@ -36,6 +40,8 @@ import httpx
 import numpy as np
 import orjson
 
+import grpc_load
+
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "fashion-model"
 START = "<!-- model-server:start -->"
@@ -46,6 +52,8 @@ def main() -> None:
     args = _parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: sudo apt-get install wrk")
+    if grpc_load.ghz() is None:
+        sys.exit("ghz is missing: GOFLAGS=-mod=mod go install github.com/bojand/ghz/cmd/ghz@latest")
     if not args.kserve_python.exists():
         sys.exit(
             f"{args.kserve_python} is missing: python -m venv .venv-kserve && "
@@ -56,6 +64,7 @@ def main() -> None:
         model_dir = _model_dir(args, work)
         images = _images(args.data_dir, 64)
         bodies = _write_bodies(work, images)
+        grpc_requests = grpc_load.write_requests(work, images, NAME)
         results: dict[str, Any] = {
             "model": str(model_dir),
             "machine": _machine(),
@@ -75,6 +84,8 @@ def main() -> None:
             str(base),
             "--rest_api_port",
             "{port}",
+            "--port",
+            "{grpc}",
         ]
         kserve = [
             str(args.kserve_python),
@@ -85,6 +96,8 @@ def main() -> None:
             NAME,
             "--http_port",
             "{port}",
+            "--grpc_port",
+            "{grpc}",
         ]
         servers = [("fashion-pubsub", ours), ("kserve", kserve)]
         rounds: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in servers}
@@ -92,7 +105,7 @@ def main() -> None:
             # alternate the order so that a burst of other work on the shared machine
             # does not always land on the same server
             for label, command in servers if number % 2 == 0 else servers[::-1]:
-                rounds[label].append(_measure(label, command, bodies, work, args))
+                rounds[label].append(_measure(label, command, bodies, grpc_requests, work, args))
         results["rounds"] = rounds
         results["servers"] = {label: _best(runs) for label, runs in rounds.items()}
         results["onnxruntime_alone_batch64_images_per_second"] = _raw_onnxruntime(
@@ -200,13 +213,14 @@ def _measure(
     label: str,
     command: list[str],
     bodies: dict[str, tuple[Path, dict[str, str]]],
+    grpc_requests: dict[str, Path],
     work: Path,
     args: argparse.Namespace,
 ) -> dict[str, Any]:
-    port = _free_port()
-    with _running(
-        [part.replace("{port}", str(port)) for part in command], port, work / f"{label}.log"
-    ):
+    port, grpc_port = _free_port(), _free_port()
+    command = [part.replace("{port}", str(port)) for part in command]
+    command = [part.replace("{grpc}", str(grpc_port)) for part in command]
+    with _running(command, port, work / f"{label}.log"):
         url = f"http://127.0.0.1:{port}"
         runs = {
             "json_batch1": _wrk(
@@ -216,9 +230,16 @@ def _measure(
                 f"{url}/v2/models/{NAME}/infer", *bodies["binary_v2_batch64"], work, args
             ),
         }
-    runs["binary_v2_batch64"]["images_per_second"] = round(
-        runs["binary_v2_batch64"]["requests_per_second"] * 64, 1
-    )
+        for key in ("grpc_batch1", "grpc_batch64"):
+            runs[key] = grpc_load.run_ghz(
+                f"127.0.0.1:{grpc_port}",
+                grpc_requests["protoset"],
+                grpc_requests[key],
+                args.duration,
+                args.connections,
+            )
+    for key in ("binary_v2_batch64", "grpc_batch64"):
+        runs[key]["images_per_second"] = round(runs[key]["requests_per_second"] * 64, 1)
     print(f"{label}: {runs}", file=sys.stderr)
     return runs
 
@@ -329,11 +350,19 @@ def _goals(servers: dict[str, Any]) -> dict[str, Any]:
         theirs["json_batch1"]["requests_per_second"], 1e-9
     )
     images = ours["binary_v2_batch64"]["images_per_second"]
+    grpc_ratio = ours["grpc_batch1"]["requests_per_second"] / max(
+        theirs["grpc_batch1"]["requests_per_second"], 1e-9
+    )
+    grpc_images = ours["grpc_batch64"]["images_per_second"]
     return {
         "json_batch1_vs_kserve": round(ratio, 2),
         "json_batch1_goal_2x_met": ratio >= 2,
         "binary_v2_batch64_images_per_second": images,
         "binary_v2_goal_15000_met": images >= 15000,
+        "grpc_batch1_vs_kserve": round(grpc_ratio, 2),
+        "grpc_batch1_goal_2x_met": grpc_ratio >= 2,
+        "grpc_batch64_images_per_second": grpc_images,
+        "grpc_batch64_goal_20000_met": grpc_images >= 20000,
     }
 
 
@@ -405,6 +434,16 @@ def _section(results: dict[str, Any]) -> str:
             f"{one['non_2xx'] + many['non_2xx']} |"
         )
 
+    def grpc_row(name: str, data: dict[str, Any]) -> str:
+        one, many = data["grpc_batch1"], data["grpc_batch64"]
+        return (
+            f"| {name} | {one['requests_per_second']:,.0f} | {one['latency_ms']['p50']} / "
+            f"{one['latency_ms']['p99']} | {many['images_per_second']:,.0f} | "
+            f"{many['latency_ms']['p50']} / {many['latency_ms']['p99']} | "
+            f"{one['errors'] + many['errors']} | {one['client_cpu_cores']} / "
+            f"{many['client_cpu_cores']} |"
+        )
+
     return "\n".join(
         [
             START,
@@ -425,6 +464,20 @@ def _section(results: dict[str, Any]) -> str:
             row("fashion-pubsub", ours),
             row("kserve", theirs),
             "",
+            "gRPC (the Open Inference Protocol's ModelInfer, uint8 images in "
+            "raw_input_contents; ghz on one core, "
+            f"{results['connections']} concurrent calls on one connection):",
+            "",
+            "| server | batch-1 gRPC req/s | p50 / p99 ms | batch-64 gRPC img/s | "
+            "p50 / p99 ms | errors | ghz CPU (cores) b1 / b64 |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            grpc_row("fashion-pubsub", ours),
+            grpc_row("kserve", theirs),
+            "",
+            f"- batch-1 gRPC: {goals['grpc_batch1_vs_kserve']}x kserve (goal 2x: "
+            f"{'met' if goals['grpc_batch1_goal_2x_met'] else 'not met'}); batch-64 gRPC: "
+            f"{goals['grpc_batch64_images_per_second']:,.0f} img/s (goal 20,000: "
+            f"{'met' if goals['grpc_batch64_goal_20000_met'] else 'not met'}).",
             f"- batch-1 JSON: {goals['json_batch1_vs_kserve']}x kserve (goal 2x: "
             f"{'met' if goals['json_batch1_goal_2x_met'] else 'not met'}).",
             f"- batch-64 binary V2: {goals['binary_v2_batch64_images_per_second']:,.0f} img/s "

@@ -5,7 +5,7 @@ Runs in its own virtual environment, never in the project's:
 
     python -m venv .venv-kserve && .venv-kserve/bin/pip install kserve onnxruntime
     .venv-kserve/bin/python bench/kserve_server.py --model_dir models/fashion-model/1 \
-        --model_name fashion-model --http_port 8080
+        --model_name fashion-model --http_port 8080 --grpc_port 8081
 
 Written from kserve's documented custom-model interface (kserve.Model with load() and
 predict()); only the inference is ours.
@@ -78,7 +78,9 @@ def main() -> None:
     args, _ = parser.parse_known_args()
     model = OnnxFashionModel(args.model_name, args.model_dir / "model.onnx")
     model.load()
-    ModelServer(http_port=args.http_port, workers=1, enable_grpc=False).start([model])
+    # kserve's own gRPC server (the Open Inference Protocol) on --grpc_port, for the
+    # gRPC figures
+    ModelServer(http_port=args.http_port, grpc_port=args.grpc_port, workers=1).start([model])
 
 
 if __name__ == "__main__":

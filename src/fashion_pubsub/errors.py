@@ -24,12 +24,20 @@ FashionPubSubError                  the CLI prints these as one line, not a trac
  │    ├── ModelNotReadyError        503 no version loaded yet
  │    ├── PayloadTooLargeError      413 the body is over --max_body_bytes
  │    ├── RequestTimeoutError       408 the body took too long to arrive
+ │    ├── ClientGoneError           499 the client hung up before its body was in
+ │    ├── SignatureNotFoundError    gRPC: the request names another signature
+ │    ├── BasePathMissingError      gRPC reload: a model's base_path does not exist
+ │    ├── UnsupportedMethodError    gRPC Classify, Regress, MultiInference: unimplemented
  │    ├── ModelLoadError            a version folder cannot be loaded (logged, not served)
+ │    ├── SignatureNotFoundError    gRPC FAILED_PRECONDITION: no such signature_name
+ │    ├── BasePathMissingError      gRPC FAILED_PRECONDITION: a reloaded base_path is absent
+ │    ├── UnsupportedMethodError    gRPC UNIMPLEMENTED: Classify, Regress, MultiInference
  │    ├── ServingUnavailableError   client: the server is down or failing; retry
  │    └── ServingRequestError       client: the server refused the request; do not retry
  ├── PipelineError                  pipeline/errors.py: an image or message cannot be processed
  │    ├── RejectedFileError         a file goes to rejected/ with its reason
- │    └── WireFormatError           a message goes to the dead-letter topic
+ │    ├── WireFormatError           a message goes to the dead-letter topic
+ │    └── HoldExpiredError          a batch held for the model server is given back (stopping)
  ├── ModelError                     model/errors.py: training or export failed
  │    ├── TrainingDependencyError   TensorFlow (the train extra) is not installed
  │    └── ExportError               a version folder could not be written completely

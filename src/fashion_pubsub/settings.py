@@ -170,8 +170,14 @@ class ServerSettings(BaseSettings):
     rest_api_num_threads: int = Field(default=4, ge=1, le=256)
     rest_api_max_connections: int = Field(default=512, ge=1)
     rest_api_body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # tensorflow_model_server's --port; 0 serves no gRPC
+    grpc_port: int = Field(default=8500, ge=0, le=65535)
+    grpc_host: str = "127.0.0.1"
+    # TF Serving accepts messages far above gRPC's default of 4 MiB; so do we, up to this
+    grpc_max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=4096, le=2**31 - 1)
     tensorflow_intra_op_parallelism: int = Field(default=0, ge=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    rest_api_header_timeout_seconds: float = Field(default=30.0, gt=0)
     enable_batching: bool = True
     max_batch_size: int = Field(default=256, ge=1)
     batch_timeout_micros: int = Field(default=0, ge=0)
@@ -201,8 +207,13 @@ class SubscriberSettings(BaseSettings):
     results: Path | None = None
     batch_size: int = Field(default=256, ge=1, le=4096)
     max_wait_seconds: float = Field(default=0.005, ge=0)
+    # A batch waits for an unavailable model server as long as it takes (never given
+    # back, so no delivery attempt counts); `hold_seconds` is how often it says so.
     hold_seconds: float = Field(default=60.0, gt=0)
     max_backoff_seconds: float = Field(default=5.0, gt=0)
+    # Failures of one message on its own before it is dead-lettered with its last error.
+    # Keep it below Pub/Sub's max_delivery_attempts, whose policy gives no reason.
+    max_attempts: int = Field(default=3, ge=1, le=100)
     # None: exactly-once where the broker has transactions (Kafka), else at-least-once.
     delivery: Delivery | None = None
     # Names the Kafka transactional id; None: derived from the results log's path, so a

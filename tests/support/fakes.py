@@ -40,13 +40,14 @@ class FakeModelClient:
             after it runs out every call is answered normally.
         unavailable: while true, every call raises ServingUnavailableError (a server down).
         max_batch: a larger batch is refused with 413, as a server's body limit does.
-        refuse: a batch holding an image for which this is true is refused with 400.
+        error_for: a batch holding an image for which this returns an exception raises
+            it (a `ServingRequestError` is a 400 for a bad image).
     """
 
     script: list[Outcome] = field(default_factory=list)
     unavailable: bool = False
     max_batch: int | None = None
-    refuse: Callable[[np.ndarray], bool] | None = None
+    error_for: Callable[[np.ndarray], Exception | None] | None = None
     batches: list[int] = field(default_factory=list)
     connected: bool = False
 
@@ -68,8 +69,11 @@ class FakeModelClient:
             return outcome
         if self.max_batch is not None and len(images) > self.max_batch:
             raise ServingRequestError(f"answered 413: {len(images)} images is too large")
-        if self.refuse is not None and any(self.refuse(image) for image in images):
-            raise ServingRequestError("answered 400: pixel values out of range")
+        if self.error_for is not None:
+            for image in images:
+                error = self.error_for(image)
+                if error is not None:
+                    raise error
         return answer(images)
 
     def close(self) -> None:

@@ -145,6 +145,7 @@ async def running_app(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def server_settings(base: Path, **extra: Any) -> ServerSettings:
+    extra.setdefault("grpc_port", 0)  # tests that want gRPC pick a free port
     return ServerSettings(
         model_name=MODEL, model_base_path=base, file_system_poll_wait_seconds=0.1, **extra
     )

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 _DELIVERY_TIMEOUT_MS = 30_000
 _ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA
 _COMMIT_INTERVAL_MS = 1000
+_HELD_POLL_MESSAGES = 100
 _ALREADY_GONE = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.GROUP_ID_NOT_FOUND)
 
 
@@ -236,11 +237,20 @@ class KafkaConsumer(Consumer):
             }
         )
         self._partitions: dict[tuple[str, int], PartitionOffsets] = {}
+        self._paused: list[TopicPartition] = []
+        self._early: list[Message] = []  # read while holding a batch, handed out next
         self._consumer.subscribe(
             [topics.input_topic], on_revoke=self._on_revoke, on_lost=self._on_lost
         )
 
     def receive(self, max_messages: int, timeout: float) -> list[Message]:
+        self._resume()
+        if self._early:
+            taken, self._early = self._early[:max_messages], self._early[max_messages:]
+            return taken
+        return self._consume(max_messages, timeout)
+
+    def _consume(self, max_messages: int, timeout: float) -> list[Message]:
         try:
             records = self._consumer.consume(num_messages=max_messages, timeout=timeout)
         except KafkaException as exc:
@@ -264,13 +274,15 @@ class KafkaConsumer(Consumer):
         )
         state = self._partitions.setdefault((topic, partition), PartitionOffsets())
         key = record.key()
+        attributes, defect = headers_to_attributes(record)
         return Message(
             payload=record.value() or b"",
-            attributes={k: _text(v) for k, v in record.headers() or []},  # type: ignore[str-unpack]  # stubs
+            attributes=attributes,
             key=_text(key) if key is not None else None,
             delivery_attempt=state.delivered(offset),
             position=f"{topic}[{partition}]@{offset}",
             handle=(topic, partition, offset),
+            defect=defect,
         )
 
     def ack(self, messages: Sequence[Message]) -> None:
@@ -305,7 +317,31 @@ class KafkaConsumer(Consumer):
                 )
 
     def extend(self, messages: Sequence[Message]) -> None:
-        """Nothing to do: a group member keeps what it polled until it acks or seeks."""
+        """Pause every assigned partition and poll: a member that stops polling for
+        max.poll.interval.ms (5 minutes) is dropped from the group, and its partitions
+        move while it still holds their messages. A paused partition hands out nothing
+        new; what a partition assigned meanwhile hands out is kept for `receive`."""
+        try:
+            assignment = self._consumer.assignment()
+            fresh = [tp for tp in assignment if (tp.topic, tp.partition) not in self._paused_keys()]
+            if fresh:
+                self._consumer.pause(fresh)
+                self._paused += fresh
+        except KafkaException as exc:
+            log_event(logger, "pause_failed", logging.WARNING, error=exc)
+        self._early += self._consume(_HELD_POLL_MESSAGES, 0)
+
+    def _paused_keys(self) -> set[tuple[str, int]]:
+        return {(tp.topic, tp.partition) for tp in self._paused}
+
+    def _resume(self) -> None:
+        if not self._paused:
+            return
+        paused, self._paused = self._paused, []
+        try:
+            self._consumer.resume(paused)
+        except KafkaException as exc:  # revoked meanwhile: nothing left to resume
+            log_event(logger, "resume_failed", logging.WARNING, error=exc)
 
     def _store(self, only: set[tuple[str, int]] | None = None) -> None:
         """Hand librdkafka the committable offsets, for its next commit."""
@@ -333,20 +369,60 @@ class KafkaConsumer(Consumer):
 
     def _on_revoke(self, _: Any, partitions: list[TopicPartition]) -> None:
         revoked = {(p.topic, p.partition) for p in partitions}
+        # The caller first finishes what it is writing and acks it, so the commit covers
+        # it and the new owner does not process it again.
+        try:
+            self._released()
+        except Exception:  # noqa: BLE001 - raised inside consume(): the revocation goes on
+            logger.exception("release_failed partitions=%s", sorted(revoked))
         self._commit_now(only=revoked)
-        for key in revoked:
-            self._partitions.pop(key, None)
+        self._forget(revoked)
 
     def _on_lost(self, _: Any, partitions: list[TopicPartition]) -> None:
-        for p in partitions:
-            self._partitions.pop((p.topic, p.partition), None)
+        self._forget({(p.topic, p.partition) for p in partitions})
+
+    def _forget(self, partitions: set[tuple[str, int]]) -> None:
+        for key in partitions:
+            self._partitions.pop(key, None)
+        self._paused = [tp for tp in self._paused if (tp.topic, tp.partition) not in partitions]
+        self._early = [m for m in self._early if m.handle[:2] not in partitions]
 
     def close(self) -> None:
         self._commit_now()
         self._consumer.close()
 
 
+def headers_to_attributes(record: _KafkaMessage) -> tuple[dict[str, str], str | None]:
+    """A record's headers as attributes, and what is wrong with them (or None).
+
+    Kafka headers are bytes, may repeat and may be null; attributes are unique text. A
+    header that does not fit is the message's defect (it is dead-lettered with it), never
+    an exception: the attributes then keep a readable, backslash-escaped rendering.
+    """
+    try:
+        headers = record.headers() or []
+    except ValueError as exc:  # a header name that is not UTF-8 (UnicodeDecodeError)
+        return {}, f"Kafka headers cannot be read: {exc}"
+    attributes: dict[str, str] = {}
+    defects: list[str] = []
+    for name, value in headers:  # type: ignore[str-unpack]  # stubs
+        if name in attributes:
+            defects.append(f"header {name!r} appears more than once")
+        elif value is None:
+            defects.append(f"header {name!r} has no value")
+            attributes[name] = ""
+        elif isinstance(value, bytes):
+            try:
+                attributes[name] = value.decode("utf-8")
+            except UnicodeDecodeError:
+                defects.append(f"header {name!r} is not UTF-8")
+                attributes[name] = value.decode("utf-8", "backslashreplace")
+        else:
+            attributes[name] = str(value)
+    return attributes, "; ".join(defects[:3]) or None
+
+
 def _text(value: str | bytes | None) -> str:
     if isinstance(value, bytes):
-        return value.decode(errors="replace")
+        return value.decode(errors="backslashreplace")
     return value or ""

@@ -208,7 +208,9 @@ class TransactionalConsumer(KafkaConsumer):
         self._rewind()
 
     def _rewind(self) -> None:
-        """Seek every assigned partition back to its committed offset."""
+        """Seek every assigned partition back to its committed offset; what was read
+        ahead while holding a batch is read again from there."""
+        self._early = []
         try:
             committed = self._consumer.committed(self._consumer.assignment(), timeout=_TIMEOUT_S)
         except KafkaException as exc:

@@ -302,22 +302,33 @@ class PubSubConsumer(Consumer):
 
     def ack(self, messages: Sequence[Message]) -> None:
         if messages:
-            self._client.acknowledge(subscription=self._path, ack_ids=[m.handle for m in messages])
+            self._settle("ack", partial(self._client.acknowledge), messages)
 
     def nack(self, messages: Sequence[Message]) -> None:
         if messages:
-            self._client.modify_ack_deadline(
-                subscription=self._path,
-                ack_ids=[m.handle for m in messages],
-                ack_deadline_seconds=0,
-            )
+            change = partial(self._client.modify_ack_deadline, ack_deadline_seconds=0)
+            self._settle("nack", change, messages)
 
     def extend(self, messages: Sequence[Message]) -> None:
         if messages:
-            self._client.modify_ack_deadline(
-                subscription=self._path,
-                ack_ids=[m.handle for m in messages],
-                ack_deadline_seconds=self._ack_deadline,
+            change = partial(
+                self._client.modify_ack_deadline, ack_deadline_seconds=self._ack_deadline
+            )
+            self._settle("extend", change, messages)
+
+    def _settle(self, verb: str, call: Any, messages: Sequence[Message]) -> None:
+        """Ack, nack or extend; a failure is logged, not raised: the messages are simply
+        delivered again once their lease runs out, and their results are recognised."""
+        try:
+            call(subscription=self._path, ack_ids=[m.handle for m in messages])
+        except gexc.GoogleAPIError as exc:
+            log_event(
+                logger,
+                f"{verb}_failed",
+                logging.WARNING,
+                messages=len(messages),
+                first=messages[0].position,
+                error=exc,
             )
 
     def close(self) -> None:

@@ -68,6 +68,17 @@ def _serve_options(func: F) -> F:
             {"type": int},
         ),
         ("max_body_bytes", "Largest request body accepted (413 above).", {"type": int}),
+        (
+            "rest_api_header_timeout_seconds",
+            "Longest wait for a request's headers; the connection is closed after it.",
+            {"type": float},
+        ),
+        ("grpc_host", "gRPC bind address; 0.0.0.0 exposes it to the network.", {}),
+        (
+            "grpc_max_message_bytes",
+            "Largest gRPC message received or sent (RESOURCE_EXHAUSTED above).",
+            {"type": int},
+        ),
         ("max_batch_size", "Most images per batched inference.", {"type": int}),
         ("batch_timeout_micros", "Longest wait for a batch to fill.", {"type": int}),
     ]
@@ -82,23 +93,27 @@ def _serve_options(func: F) -> F:
     )(func)
 
 
+def _grpc_port_option(func: F) -> F:
+    from fashion_pubsub.settings import ServerSettings
+
+    return setting(
+        ServerSettings,
+        "grpc_port",
+        "--port",
+        "--grpc_port",
+        "--grpc-port",
+        help="gRPC port (TF Serving's and the Open Inference Protocol's services); 0: none.",
+        type=int,
+    )(func)
+
+
 @main.command(context_settings=CONTEXT)
 @_serve_options
-@click.option(
-    "--port",
-    "--grpc_port",
-    "grpc_port",
-    type=int,
-    default=None,
-    help="tensorflow_model_server's gRPC port: accepted, not served (REST only).",
-)
-def serve(grpc_port: int | None, **flags: Any) -> None:
-    """Serve models over TF Serving's REST API and the Open Inference Protocol (KServe V2)."""
+@_grpc_port_option
+def serve(**flags: Any) -> None:
+    """Serve models over TF Serving's REST and gRPC APIs and the Open Inference Protocol
+    (KServe V2, REST and gRPC)."""
     from fashion_pubsub.serving.app import serve as run_server
     from fashion_pubsub.settings import ServerSettings
 
-    if grpc_port is not None:
-        click.echo(
-            f"note: --port {grpc_port} (gRPC) is ignored; this server speaks REST only", err=True
-        )
     run_server(build(ServerSettings, **flags))

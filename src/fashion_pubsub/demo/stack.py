@@ -65,7 +65,9 @@ class Stack:
         # other core busy, and a second thread then costs more CPU per image than it saves
         # in time (~100 against ~82 µs measured; one thread still serves ~12,000 images/s).
         args = ["serve", "--model_base_path", str(model_base_path), "--rest_api_port", str(port)]
-        self.spawn("model-server", [*args, "--tensorflow_intra_op_parallelism", "1"])
+        # the pipeline speaks REST; no gRPC port, so two demos never contend for 8500
+        args += ["--port", "0", "--tensorflow_intra_op_parallelism", "1"]
+        self.spawn("model-server", args)
         self.wait_until(lambda: _answers(url), "model-server", f"the model server at {url}")
 
     def spawn(

@@ -1,4 +1,10 @@
-"""Errors of the pipeline: FashionPubSubError -> PipelineError -> ...
+"""Errors of the pipeline.
+
+FashionPubSubError
+ └── PipelineError            an image or a message cannot be processed
+      ├── RejectedFileError   a file is not a usable image: rejected/ with its reason
+      ├── WireFormatError     a message is not a valid image message: dead letter
+      └── HoldExpiredError    a batch held for the model server is given back (stopping)
 
 Each carries what its handler needs: the file and reason for `rejected/`, the
 message and reason for the dead-letter topic.
@@ -28,3 +34,8 @@ class WireFormatError(PipelineError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class HoldExpiredError(PipelineError):
+    """A batch held while the model server is unavailable is given back unprocessed: the
+    subscriber is stopping. (An outage alone never ends a hold: see the subscriber.)"""

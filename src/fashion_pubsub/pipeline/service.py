@@ -14,7 +14,7 @@ from fashion_pubsub.logs import log_event
 from fashion_pubsub.pipeline.publisher import FilePublisher
 from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.subscriber import Channels, ImageSubscriber
-from fashion_pubsub.serving.client import ServingClient
+from fashion_pubsub.serving.client import open_model_client
 from fashion_pubsub.settings import (
     Delivery,
     PublisherSettings,
@@ -92,7 +92,7 @@ def run_subscriber(broker: Broker, topics: TopicSettings, settings: SubscriberSe
     stats = Stats()
     with ExitStack() as stack:
         channels = open_channels(broker, topics, settings, stack)
-        client = stack.enter_context(ServingClient(settings.url))
+        client = stack.enter_context(open_model_client(settings.url))
         stop = stack.enter_context(stop_on_signals())
         ImageSubscriber(channels, client, settings, stats).run(stop)
     log_event(logger, "subscriber_stopped", **stats.as_dict())

@@ -5,16 +5,22 @@ Two batches are in flight: while a writer thread records one (files, predictions
 log), the main thread receives and classifies the next, so the model server and the
 file system work at the same time. Acks and nacks stay on the main thread.
 
-Nothing is acknowledged before its result is written. A model server that is down
-is retried with exponential backoff while the batch is held (its ack deadline
-extended); a message that can never be processed goes to the dead-letter topic
-with the reason. A redelivered image gets no second record.
+Nothing is acknowledged before its result is written. A failure belongs to the
+message that caused it: a message that cannot be decoded is dead-lettered at once
+with the reason; when a request or a recording fails for a reason that is not
+clearly transient, the batch is split in halves until the culprit is alone, so the
+others go through at once, and the culprit is given back and counted, then
+dead-lettered with its last error after `max_attempts` failures. A model server
+that is down is waited for as long as it takes, the batch held (Pub/Sub leases
+extended, Kafka partitions paused) so no delivery attempt is counted. An image
+delivered twice gets one record.
 
 Exactly-once (Kafka, `channels.transactions` set): one batch at a time, each in one
-transaction. Its dead letters and predictions are published inside it, and the ack
-commits them together with the batch's offsets; a batch not wholly done is nacked,
-which aborts, so read_committed readers never see a half-done batch. Its records go
-to the results log only after the commit (through the commit journal).
+transaction. Its predictions and dead letters are published inside it, and the ack
+commits them together with the batch's offsets; a batch not wholly done is given
+back whole, which aborts, so read_committed readers never see a half-done batch. Its
+records go to the results log only after the commit (through the commit journal),
+so an aborted batch never looks done.
 """
 
 import logging
@@ -25,28 +31,30 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-import orjson
 
-from fashion_pubsub.brokers.base import Consumer, Message, OutgoingMessage, Publisher
+from fashion_pubsub.brokers.base import (
+    Consumer,
+    Message,
+    OutgoingMessage,
+    Publisher,
+    PublishResult,
+)
 from fashion_pubsub.brokers.errors import TransactionAbortedError, TransactionFencedError
 from fashion_pubsub.brokers.transactions import TransactionalSession
-from fashion_pubsub.classes import CLASS_NAMES
 from fashion_pubsub.logs import log_event
-from fashion_pubsub.pipeline.errors import WireFormatError
+from fashion_pubsub.pipeline.errors import HoldExpiredError, WireFormatError
 from fashion_pubsub.pipeline.journal import CommitJournal
-from fashion_pubsub.pipeline.outputs import write_output
-from fashion_pubsub.pipeline.results import DoneIndex, ResultsLog
+from fashion_pubsub.pipeline.outcome import FailureCounter, Item, Outcome, describe, halves
+from fashion_pubsub.pipeline.recorder import Recorder
+from fashion_pubsub.pipeline.results import DoneIndex
 from fashion_pubsub.pipeline.stats import Stats
-from fashion_pubsub.pipeline.wire import ImageMessage, decode
-from fashion_pubsub.serving.client import Prediction, ServingClient
+from fashion_pubsub.pipeline.wire import decode
+from fashion_pubsub.serving.client import Prediction
 from fashion_pubsub.serving.errors import ServingRequestError, ServingUnavailableError
+from fashion_pubsub.serving.model_client import ModelClient
 from fashion_pubsub.settings import SubscriberSettings
 
 logger = logging.getLogger(__name__)
-
-
-class HoldExpiredError(Exception):
-    """The model server stayed unavailable for the whole hold time."""
 
 
 @dataclass(frozen=True)
@@ -62,12 +70,12 @@ class Channels:
 
 @dataclass
 class _Batch:
-    """A batch whose outcome is still being decided: what to ack so far, and the
+    """A batch whose outcome is still being decided: what is decided so far, and the
     recording job (in the writer thread) that decides the rest."""
 
     messages: Sequence[Message]
-    ack: list[Message] = field(default_factory=list)
-    recording: "Future[list[Message]] | None" = None
+    outcome: Outcome = field(default_factory=Outcome)
+    recording: "Future[Outcome] | None" = None
 
 
 class ImageSubscriber:
@@ -76,29 +84,42 @@ class ImageSubscriber:
     Args:
         channels: input consumer, predictions and dead-letter publishers.
         client: the model server client.
-        settings: output folder, results log, batching, patience.
+        settings: output folder, results log, batching, patience, attempts.
         stats: counters to update.
     """
 
     def __init__(
-        self, channels: Channels, client: ServingClient, settings: SubscriberSettings, stats: Stats
+        self, channels: Channels, client: ModelClient, settings: SubscriberSettings, stats: Stats
     ) -> None:
         self._channels = channels
         self._client = client
         self._settings = settings
         self._stats = stats
-        self._log = ResultsLog(settings.results_path())
         self._index = DoneIndex(settings.results_path().parent)
-        self._backoff = 0.0
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
-        self._in_flight: _Batch | None = None
         self._exactly_once = channels.transactions is not None
         self._journal = CommitJournal(settings.results_path().with_suffix(".commit.json"))
-        self._uncommitted: list[dict[str, object]] = []
+        self._recorder = Recorder(
+            channels.predictions, settings, self._index, stats, deferred=self._exactly_once
+        )
+        self._failures = FailureCounter()
+        self._backoff = 0.0
+        self._retry_pause = 0.0
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
+        self._in_flight: _Batch | None = None
         settings.output_dir.mkdir(parents=True, exist_ok=True)
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until `stop` is set."""
+        self.start()
+        try:
+            while not stop.is_set():
+                self.step(stop)
+                self._stats.log_every(logger)
+        finally:
+            self.close()
+
+    def start(self) -> None:
+        """Read the results so far and reach the model server; call once before `step`."""
         self._index.refresh(rescan=True)
         self._recover_journal()
         log_event(
@@ -109,20 +130,31 @@ class ImageSubscriber:
             exactly_once=self._exactly_once,
         )
         self._connect_model_server()
-        try:
-            while not stop.is_set():
-                messages = self._channels.consumer.receive(
-                    self._settings.batch_size, self._settings.max_wait_seconds
-                )
-                if messages:
-                    self._process_guarded(messages, stop)
-                else:
-                    self._settle()
-                self._stats.log_every(logger)
-        finally:
+        # A Kafka rebalance first lets the batch being written finish and be acknowledged,
+        # so the committed offsets cover it and the new owner does not read it again.
+        self._channels.consumer.on_release(self._settle)
+
+    def step(self, stop: threading.Event) -> int:
+        """Receive and process one batch (or settle the one in flight if none comes).
+        Returns how many messages were received."""
+        messages = self._channels.consumer.receive(
+            self._settings.batch_size, self._settings.max_wait_seconds
+        )
+        if messages:
+            self._process_guarded(messages, stop)
+        else:
             self._settle()
-            self._writer.shutdown()
-            self._log.close()
+        if self._retry_pause:
+            # Given back for a transient cause (disk full, broker refusing): on Kafka they
+            # come straight back, so wait rather than spin through the model server.
+            stop.wait(self._retry_pause)
+        return len(messages)
+
+    def close(self) -> None:
+        """Settle the batch in flight and close the results log."""
+        self._settle()
+        self._writer.shutdown()
+        self._recorder.close()
 
     def _connect_model_server(self) -> None:
         """Reach the model server before the first batch; if it is down, say so and go on
@@ -135,8 +167,8 @@ class ImageSubscriber:
             log_event(logger, "model_server", url=self._settings.url, protocol=protocol)
 
     def _process_guarded(self, messages: Sequence[Message], stop: threading.Event) -> None:
-        """One batch; a failure nobody foresaw gives the batch back instead of ending the
-        process (the messages come again, and their results are not duplicated)."""
+        """One batch; a failure nobody foresaw outside any one message's handling (the
+        results folder unreadable, say) gives the batch back instead of ending the process."""
         try:
             self.process(messages, stop)
         except TransactionFencedError:
@@ -148,43 +180,126 @@ class ImageSubscriber:
 
     def process(self, messages: Sequence[Message], stop: threading.Event) -> None:
         """Classify one batch and hand it to the writer thread; settle the batch before it.
-        Every message ends acked, dead-lettered or nacked."""
+        Every message ends acked, dead-lettered or given back."""
         received = time.time()
         batch = _Batch(messages)
-        images, bad = self._decode_all(messages)
-        batch.ack += self._dead_letter(bad)
-        done = self._index.refresh(rescan=any(m.delivery_attempt > 1 for m in messages))
-        fresh = [(m, i) for m, i in images if i.image_id not in done]
-        repeats = [m for m, i in images if i.image_id in done]
-        self._stats.add(duplicates=len(repeats))
-        batch.ack += repeats
-        if fresh:
+        items = self._fresh(messages, batch.outcome)
+        if items:
             try:
-                prediction = self._classify([i for _, i in fresh], [m for m, _ in fresh], stop)
+                classified = self._classify_all(items, batch, stop)
             except HoldExpiredError:
-                pass  # everything fresh is nacked and comes back later
-            except ServingRequestError as exc:
-                reason = f"model server refused the batch: {exc}"
-                batch.ack += self._dead_letter([(m, reason) for m, _ in fresh])
+                batch.outcome.retry += [m for item in items for m in item.messages]
             else:
-                batch.recording = self._writer.submit(self._record, fresh, prediction, received)
+                batch.recording = self._writer.submit(
+                    self._recorder.record_all, classified, received
+                )
         self._settle()
         self._in_flight = batch
         if self._exactly_once:
             self._settle()  # one transaction holds one batch: no overlap
 
+    def _fresh(self, messages: Sequence[Message], outcome: Outcome) -> list[Item]:
+        """Decode, dead-letter what cannot be decoded, ack images already recorded, and
+        group deliveries of the same image; returns the images to classify."""
+        done = self._index.refresh(rescan=any(m.delivery_attempt > 1 for m in messages))
+        items: dict[str, Item] = {}
+        for message in messages:
+            try:
+                image = decode(message)
+            except WireFormatError as exc:
+                outcome.dead.append((message, exc.reason))
+                continue
+            if image.image_id in done:
+                outcome.ack.append(message)
+                self._stats.add(duplicates=1)
+            elif image.image_id in items:
+                items[image.image_id].copies.append(message)
+            else:
+                items[image.image_id] = Item(message, image)
+        return list(items.values())
+
+    def _classify_all(
+        self, items: list[Item], batch: _Batch, stop: threading.Event
+    ) -> list[tuple[list[Item], Prediction]]:
+        """Classify the items, splitting a batch the server refuses (too large, or one bad
+        image) or that fails unforeseen, until the culprit is alone."""
+        pending, classified = [items], []
+        while pending:
+            group = pending.pop()
+            try:
+                prediction = self._classify(group, batch, stop)
+            except ServingRequestError as exc:
+                if len(group) > 1:
+                    pending += halves(group)
+                    continue
+                reason = f"model server refused the image: {exc}"
+                batch.outcome.dead += [(m, reason) for m in group[0].messages]
+            except HoldExpiredError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - isolate the culprit, count its attempt
+                log_event(logger, "classify_failed", logging.WARNING, images=len(group), error=exc)
+                if len(group) > 1:
+                    pending += halves(group)
+                    continue
+                batch.outcome.failed.append((group[0], describe(exc)))
+            else:
+                classified.append((group, prediction))
+        return classified
+
+    def _classify(self, group: list[Item], batch: _Batch, stop: threading.Event) -> Prediction:
+        """One request; while the server is unavailable, wait for it with backoff as long
+        as it takes, holding the whole batch.
+
+        Raises:
+            HoldExpiredError: `stop` was set while waiting.
+        """
+        images = np.stack([item.image.pixels for item in group])
+        held_since = time.monotonic()
+        reported: float | None = None  # the first failure is said at once, then every hold
+        while True:
+            try:
+                prediction = self._client.classify(images)
+                self._backoff = 0.0
+                return prediction
+            except ServingUnavailableError as exc:
+                self._stats.add(retries=1)
+                self._backoff = min(max(self._backoff * 2, 0.1), self._settings.max_backoff_seconds)
+                if stop.is_set():
+                    raise HoldExpiredError("stopping while the model server is down") from exc
+                now = time.monotonic()
+                if reported is None or now - reported >= self._settings.hold_seconds:
+                    reported = now
+                    log_event(
+                        logger,
+                        "model_server_unavailable",
+                        logging.WARNING,
+                        held_seconds=round(now - held_since, 1),
+                        retry_in=self._backoff,
+                        images=len(batch.messages),
+                        error=exc,
+                    )
+                self._settle()  # the batch before is done: ack it now, not after the outage
+                # Never given back for an outage: on Pub/Sub every nack counts towards the
+                # subscription's dead-letter policy, and valid images would end there.
+                self._channels.consumer.extend(batch.messages)
+                stop.wait(self._backoff)
+
     def _settle(self) -> None:
-        """Wait for the batch in flight to be recorded, then ack what is done and nack the
-        rest (it comes again; what was recorded meanwhile is not recorded twice)."""
+        """Wait for the batch in flight to be recorded, then acknowledge what is done,
+        dead-letter what never can be, and give back the rest (it comes again; what was
+        recorded meanwhile is not recorded twice)."""
         batch, self._in_flight = self._in_flight, None
         if batch is None:
             return
-        ack = list(batch.ack)
+        outcome = batch.outcome
         if batch.recording is not None:
             try:
-                ack += batch.recording.result()
+                outcome.merge(batch.recording.result())
             except Exception:  # noqa: BLE001 - unforeseen: give the batch back, keep running
                 logger.exception("recording_failed positions=%s", _positions(batch.messages))
+        ack = outcome.ack + self._dead_letter(outcome.dead + self._out_of_attempts(outcome))
+        self._failures.forget(ack)
+        self._pace_retries(bool(outcome.retry))
         acked = {id(m) for m in ack}
         if self._exactly_once:
             self._commit(batch.messages, ack, all(id(m) in acked for m in batch.messages))
@@ -194,8 +309,8 @@ class ImageSubscriber:
 
     def _commit(self, messages: Sequence[Message], ack: list[Message], whole: bool) -> None:
         """Exactly-once: commit the batch's transaction if every message is done, then log
-        its records; else abort it (everything comes again, nothing was seen)."""
-        records, self._uncommitted = self._uncommitted, []
+        its records; else abort it (the whole batch comes again, none of it was seen)."""
+        records = self._recorder.take_uncommitted()
         if not whole:
             self._channels.consumer.nack(messages)
             return
@@ -207,13 +322,8 @@ class ImageSubscriber:
             log_event(logger, "batch_aborted", logging.WARNING, images=len(records), error=exc)
             self._journal.clear()
             return
-        self._append(records)
+        self._recorder.append(records)
         self._journal.clear()
-
-    def _append(self, records: list[dict[str, object]]) -> None:
-        self._log.append(records)
-        self._index.done.update(str(r["image_id"]) for r in records)
-        self._stats.add(predicted=len(records))
 
     def _recover_journal(self) -> None:
         """Finish a commit the last run was killed in: log its records if the transaction
@@ -225,133 +335,63 @@ class ImageSubscriber:
         if self._channels.transactions.committed(positions):
             done = self._index.refresh(rescan=True)
             missing = [r for r in records if str(r.get("image_id")) not in done]
-            self._append(missing)
+            self._recorder.append(missing)
             log_event(logger, "commit_recovered", records=len(missing))
         self._journal.clear()
 
-    def _decode_all(
-        self, messages: Sequence[Message]
-    ) -> tuple[list[tuple[Message, ImageMessage]], list[tuple[Message, str]]]:
-        images, bad = [], []
-        for message in messages:
-            try:
-                images.append((message, decode(message)))
-            except WireFormatError as exc:
-                bad.append((message, exc.reason))
-        return images, bad
+    def _pace_retries(self, transient: bool) -> None:
+        """Back off while batches are given back for transient causes (0.1 s doubling to
+        max_backoff_seconds); a batch without any ends it."""
+        if not transient:
+            self._retry_pause = 0.0
+            return
+        pause = max(self._retry_pause * 2, 0.1)
+        self._retry_pause = min(pause, self._settings.max_backoff_seconds)
+        log_event(logger, "retrying_later", logging.WARNING, retry_in=self._retry_pause)
 
-    def _classify(
-        self, images: list[ImageMessage], messages: list[Message], stop: threading.Event
-    ) -> Prediction:
-        batch = np.stack([i.pixels for i in images])
-        held_since = time.monotonic()
-        while True:
-            try:
-                prediction = self._client.classify(batch)
-                self._backoff = 0.0
-                return prediction
-            except ServingUnavailableError as exc:
-                self._stats.add(retries=1)
-                self._backoff = min(max(self._backoff * 2, 0.1), self._settings.max_backoff_seconds)
-                log_event(
-                    logger,
-                    "model_server_unavailable",
-                    logging.WARNING,
-                    retry_in=self._backoff,
-                    images=len(images),
-                    error=exc,
-                )
-                if stop.is_set() or time.monotonic() - held_since > self._settings.hold_seconds:
-                    raise HoldExpiredError from exc
-                self._settle()  # the batch before is done: ack it now, not after the outage
-                self._channels.consumer.extend(messages)
-                stop.wait(self._backoff)
-
-    def _record(
-        self, fresh: list[tuple[Message, ImageMessage]], prediction: Prediction, received: float
-    ) -> list[Message]:
-        """In the writer thread: write outputs, publish predictions, append records.
-        Returns the messages to ack: none if the broker refused the predictions (then
-        nothing is recorded and the batch comes back)."""
-        # The batch before this one may have recorded some of these images meanwhile.
-        done = self._index.done
-        rows, repeats, seen = [], [], set(done)
-        for row, (message, image) in enumerate(fresh):
-            if image.image_id in seen:  # done before, or a second copy in this batch
-                repeats.append(message)
-            else:
-                seen.add(image.image_id)
-                rows.append(row)
-        self._stats.add(duplicates=len(repeats))
-        if not rows:
-            return repeats
-        probabilities = prediction.probabilities[rows]
-        labels = probabilities.argmax(axis=1)
-        images = [fresh[row][1] for row in rows]
-        # One thread: creating a small file is CPU work in the kernel, and measured here,
-        # four writer threads cost 2.4x the CPU of one (GIL and directory-lock contention).
-        paths = [
-            write_output(
-                self._settings.output_dir,
-                image.source_file,
-                image.image_id,
-                CLASS_NAMES[int(label)],
-                image.pixels,
+    def _out_of_attempts(self, outcome: Outcome) -> list[tuple[Message, str]]:
+        """Count each failed item's attempt; those at the limit go to the dead letters,
+        the others are given back (by `_settle`) for another attempt."""
+        dead = []
+        for item, reason in outcome.failed:
+            attempts = self._failures.failed(item.message)
+            log_event(
+                logger,
+                "message_failed",
+                logging.WARNING,
+                position=item.message.position,
+                attempt=attempts,
+                error=reason,
             )
-            for image, label in zip(images, labels, strict=True)
-        ]
-        records = [
-            _record(
-                image,
-                int(label),
-                float(row_probabilities[label]),
-                prediction.model_version,
-                path.name,
-                received,
-            )
-            for image, label, row_probabilities, path in zip(
-                images, labels, probabilities, paths, strict=True
-            )
-        ]
-        published = self._channels.predictions.publish(
-            [
-                OutgoingMessage(
-                    key=str(r["image_id"]),
-                    payload=orjson.dumps(r),
-                    attributes={"image_id": str(r["image_id"]), "schema": "1"},
-                )
-                for r in records
-            ]
-        )
-        failed = [r.error for r in published if not r.ok]
-        if failed:
-            log_event(logger, "predictions_not_published", logging.WARNING, error=failed[0])
-            return []
-        if self._exactly_once:
-            self._uncommitted = records  # logged once the transaction commits
-        else:
-            self._append(records)
-        return repeats + [fresh[row][0] for row in rows]
+            if attempts >= self._settings.max_attempts:
+                final = f"failed {attempts} times, last: {reason}"
+                dead += [(m, final) for m in item.messages]
+        return dead
 
     def _dead_letter(self, bad: list[tuple[Message, str]]) -> list[Message]:
         """Publish to the dead-letter topic with the reason; returns those confirmed."""
         if not bad:
             return []
-        results = self._channels.dead_letters.publish(
-            [
-                OutgoingMessage(
-                    key=m.key or m.position,
-                    payload=m.payload,
-                    attributes={
-                        **m.attributes,
-                        "dead_letter_reason": reason,
-                        "original_position": m.position,
-                        "delivery_attempt": str(m.delivery_attempt),
-                    },
-                )
-                for m, reason in bad
-            ]
-        )
+        letters = [
+            OutgoingMessage(
+                key=m.key or m.position,
+                payload=m.payload,
+                attributes={
+                    **m.attributes,
+                    "dead_letter_reason": reason,
+                    "original_position": m.position,
+                    "delivery_attempt": str(m.delivery_attempt),
+                },
+            )
+            for m, reason in bad
+        ]
+        try:
+            results = self._channels.dead_letters.publish(letters)
+        except Exception as exc:  # noqa: BLE001 - unconfirmed: given back, tried again later
+            logger.exception(
+                "dead_letters_not_published positions=%s", [m.position for m, _ in bad[:3]]
+            )
+            results = [PublishResult(letter, error=describe(exc)) for letter in letters]
         for (message, reason), result in zip(bad, results, strict=True):
             log_event(
                 logger,
@@ -364,30 +404,6 @@ class ImageSubscriber:
         confirmed = [m for (m, _), r in zip(bad, results, strict=True) if r.ok]
         self._stats.add(dead_lettered=len(confirmed))
         return confirmed
-
-
-def _record(
-    image: ImageMessage, label: int, confidence: float, version: str, output: str, received: float
-) -> dict[str, object]:
-    written = time.time()
-    return {
-        "image_id": image.image_id,
-        "source_file": image.source_file,
-        "output_file": output,
-        "predicted_label": label,
-        "predicted_class": CLASS_NAMES[label],
-        "confidence": round(confidence, 6),
-        "true_label": image.true_label,
-        "model_version": version,
-        "seen_at": image.seen_at,
-        "published_at": image.published_at,
-        "written_at": written,
-        "latency_ms": {
-            "end_to_end": round((written - image.seen_at) * 1000, 3),
-            "queue": round((received - image.published_at) * 1000, 3),
-            "processing": round((written - received) * 1000, 3),
-        },
-    }
 
 
 def _positions(messages: Sequence[Message]) -> list[str]:

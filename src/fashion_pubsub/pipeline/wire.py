@@ -5,6 +5,7 @@ Pub/Sub attributes): see docs/wire-format.md. The Kafka key is the image id.
 """
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -17,6 +18,10 @@ SCHEMA_VERSION = "1"
 SHAPE = (28, 28)
 PIXELS = SHAPE[0] * SHAPE[1]
 REQUIRED = ("schema", "image_id", "source_file", "shape", "dtype")
+MAX_SOURCE_FILE = 4096  # PATH_MAX: longer is no file name
+_IMAGE_ID = re.compile(r"[0-9a-f]{32}")
+_LABEL = re.compile(r"[0-9]")
+_TIME = re.compile(r"[0-9]{1,11}(?:\.[0-9]{1,9})?")  # up to year 5138, to the nanosecond
 
 
 @dataclass(frozen=True)
@@ -63,48 +68,78 @@ def encode(
 
 
 def decode(message: Message) -> ImageMessage:
-    """Check and decode a received message.
+    """Check and decode a received message: the one place where its attributes and body
+    become typed values. Nothing but WireFormatError leaves it, whatever the message holds.
 
     Raises:
         WireFormatError: with the reason, for the dead-letter topic.
     """
+    if message.defect is not None:
+        raise WireFormatError(message.defect)
     attributes = message.attributes
+    not_text = sorted(str(k) for k, v in attributes.items() if not isinstance(v, str))
+    if not_text:
+        raise WireFormatError(f"attribute(s) {not_text[:5]} are not text")
     missing = [key for key in REQUIRED if not attributes.get(key)]
     if missing:
         raise WireFormatError(f"missing attribute(s) {missing}")
     if attributes["schema"] != SCHEMA_VERSION:
-        raise WireFormatError(f"schema {attributes['schema']!r} is not {SCHEMA_VERSION!r}")
+        raise WireFormatError(f"schema {_shown(attributes['schema'])} is not {SCHEMA_VERSION!r}")
     if attributes["shape"] != "28,28" or attributes["dtype"] != "uint8":
         raise WireFormatError(
-            f"shape {attributes['shape']} dtype {attributes['dtype']}: "
+            f"shape {_shown(attributes['shape'])} dtype {_shown(attributes['dtype'])}: "
             "only 28,28 uint8 images are accepted"
         )
     if len(message.payload) != PIXELS:
         raise WireFormatError(f"body has {len(message.payload)} bytes, 28x28 uint8 needs {PIXELS}")
     return ImageMessage(
-        image_id=attributes["image_id"],
+        image_id=_image_id(attributes["image_id"]),
         pixels=np.frombuffer(message.payload, dtype=np.uint8).reshape(SHAPE),
-        source_file=attributes["source_file"],
+        source_file=_source_file(attributes["source_file"]),
         true_label=_label(attributes.get("true_label")),
         seen_at=_time(attributes, "seen_at"),
         published_at=_time(attributes, "published_at"),
     )
 
 
+def _shown(text: str) -> str:
+    """An untrusted value for a reason: quoted, and cut short if long."""
+    return repr(text[:40] + "…") if len(text) > 40 else repr(text)
+
+
+def _image_id(text: str) -> str:
+    # The id names output files and results: only the exact form `encode` gives it.
+    if not _IMAGE_ID.fullmatch(text):
+        raise WireFormatError(f"image_id {_shown(text)} is not 32 lowercase hex characters")
+    return text
+
+
+def _source_file(text: str) -> str:
+    if len(text) > MAX_SOURCE_FILE:
+        raise WireFormatError(f"source_file has {len(text)} characters, over {MAX_SOURCE_FILE}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates: no JSON record could hold them
+        raise WireFormatError(f"source_file {_shown(text)} is not valid Unicode") from exc
+    return text
+
+
 def _label(text: str | None) -> int | None:
     if text is None:
         return None
-    if not (text.isdigit() and int(text) <= 9):
-        raise WireFormatError(f"true_label {text!r} is not a class 0-9")
+    if not _LABEL.fullmatch(text):  # ASCII digits only: int("²") and int("٣") would pass
+        raise WireFormatError(f"true_label {_shown(text)} is not a class 0-9")
     return int(text)
 
 
 def _time(attributes: Mapping[str, str], key: str) -> float:
-    text = attributes.get(key, "0")
-    try:
-        return float(text)
-    except ValueError as exc:
-        raise WireFormatError(f"{key} {text!r} is not a time in seconds") from exc
+    text = attributes.get(key)
+    if text is None:
+        raise WireFormatError(f"missing attribute {key!r}")
+    # Plain decimal seconds only: float() would also take "nan", "inf", "1e999" and "١".
+    if not _TIME.fullmatch(text):
+        raise WireFormatError(f"{key} {_shown(text)} is not a time in seconds")
+    return float(text)
 
 
 def safe_stem(source_file: str, fallback: str) -> str:

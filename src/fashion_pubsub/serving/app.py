@@ -21,6 +21,7 @@ from fashion_pubsub.logs import log_event
 from fashion_pubsub.serving import oip_rest, tf_rest
 from fashion_pubsub.serving.dataplane import DataPlane
 from fashion_pubsub.serving.errors import (
+    ClientGoneError,
     InvalidInputError,
     ModelLoadError,
     ModelNotFoundError,
@@ -47,6 +48,8 @@ STATUS_BY_ERROR: dict[type[ServingError], int] = {
     ModelNotFoundError: 404,
     RequestTimeoutError: 408,
     PayloadTooLargeError: 413,
+    # nginx's "client closed request": no one reads it, but metrics count it apart
+    ClientGoneError: 499,
     ModelNotReadyError: 503,
 }
 
@@ -81,6 +84,7 @@ def build_app(settings: ServerSettings) -> Starlette:
         gc.freeze()
         log_event(logger, "serving", models=",".join(repository.models), ready=repository.ready)
         task = asyncio.create_task(_poll_forever(repository, settings))
+        grpc_server = await _start_grpc(settings, plane, metrics)
         try:
             yield {
                 "plane": plane,
@@ -91,6 +95,8 @@ def build_app(settings: ServerSettings) -> Starlette:
                 "instances_parser": InstancesParser(),
             }
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(grace=5)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -123,6 +129,15 @@ async def _serving_error(request: Request, exc: Exception) -> Response:
     # next request.
     headers = {"Connection": "close"} if status == 408 else None
     return json_response({"error": str(exc)}, status, headers)
+
+
+async def _start_grpc(settings: ServerSettings, plane: DataPlane, metrics: ServerMetrics) -> Any:
+    """gRPC on --port (0: none), on this event loop, sharing the plane and metrics."""
+    if not settings.grpc_port:
+        return None
+    from fashion_pubsub.serving.grpc_api.server import start_grpc_server
+
+    return await start_grpc_server(settings, plane, metrics)
 
 
 def _load(folder: Any, version: int, settings: ServerSettings) -> OnnxModel:
@@ -167,20 +182,10 @@ def serve(settings: ServerSettings) -> None:
     """Run the server with uvicorn until interrupted (uvloop and httptools when present)."""
     import uvicorn
 
+    from fashion_pubsub.serving.http_server import server_config
+
     # A JSON request allocates ~1,000 short-lived lists that reference counting frees
     # anyway; a larger first generation stops the collector running every request.
     gc.set_threshold(50_000, 20, 20)
     log_event(logger, "listening", host=settings.rest_api_host, port=settings.rest_api_port)
-    uvicorn.run(
-        build_app(settings),
-        host=settings.rest_api_host,
-        port=settings.rest_api_port,
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        server_header=False,
-        timeout_keep_alive=30,
-        # Beyond this many open connections (or requests in progress) new requests get
-        # 503 at once instead of queueing without bound.
-        limit_concurrency=settings.rest_api_max_connections,
-    )
+    uvicorn.Server(server_config(build_app(settings), settings)).run()

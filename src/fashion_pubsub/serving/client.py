@@ -13,13 +13,16 @@ request itself is bad: dead-letter it).
 import re
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
 import orjson
 
 from fashion_pubsub.serving.errors import ServingRequestError, ServingUnavailableError
+
+if TYPE_CHECKING:
+    from fashion_pubsub.serving.model_client import ModelClient
 
 _PREDICT_URL = re.compile(
     r"^(?P<base>https?://[^/]+)/v1/models/(?P<name>[^/:]+)"
@@ -188,6 +191,15 @@ class ServingClient:
         if response.status_code in (400, 413, 422):
             raise ServingRequestError(message)
         raise ServingUnavailableError(message)
+
+
+def open_model_client(url: str, timeout: float = 10.0) -> "ModelClient":
+    """The client for `url`: gRPC for grpc://host:port/NAME[/versions/V], else REST."""
+    if url.strip().startswith("grpc://"):
+        from fashion_pubsub.serving.grpc_client import GrpcServingClient
+
+        return GrpcServingClient(url, timeout)
+    return ServingClient(url, timeout)
 
 
 def _parse_v2(response: httpx.Response, count: int) -> Prediction:

@@ -174,6 +174,7 @@ class DataPlane:
         return self.repository.ready
 
     def server_metadata(self) -> ServerMetadata:
+        """The server's name and version."""
         return ServerMetadata(SERVER_NAME, __version__)
 
     def model(self, ref: ModelRef) -> OnnxModel:

@@ -7,7 +7,11 @@ FashionPubSubError
       ├── ModelNotReadyError        503 the model has no loaded version yet
       ├── PayloadTooLargeError      413 the request body is over --max_body_bytes
       ├── RequestTimeoutError       408 the body took over --rest_api_body_timeout_seconds
+      ├── ClientGoneError           499 the client closed the connection before its body was in
       ├── ModelLoadError            a version folder cannot be loaded (logged, not served)
+      ├── SignatureNotFoundError    (gRPC FAILED_PRECONDITION) no such signature_name
+      ├── BasePathMissingError      (gRPC FAILED_PRECONDITION) a reloaded base_path is absent
+      ├── UnsupportedMethodError    (gRPC UNIMPLEMENTED) Classify, Regress, MultiInference
       ├── ServingUnavailableError   (client) the server cannot be reached or is failing: retry
       └── ServingRequestError       (client) the server refused the request itself: do not retry
 """
@@ -39,8 +43,24 @@ class RequestTimeoutError(ServingError):
     """The client took too long to send the request body."""
 
 
+class ClientGoneError(ServingError):
+    """The client closed the connection before it had sent the request body."""
+
+
 class ModelLoadError(ServingError):
     """A version folder could not be loaded; the current version keeps serving."""
+
+
+class SignatureNotFoundError(ServingError):
+    """The request names a signature the model does not have."""
+
+
+class BasePathMissingError(ServingError):
+    """A new model config names a base_path that does not exist; it is not applied."""
+
+
+class UnsupportedMethodError(ServingError):
+    """An RPC this server does not implement (the model has only a predict signature)."""
 
 
 class ServingUnavailableError(ServingError):

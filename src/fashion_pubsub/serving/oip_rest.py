@@ -54,29 +54,33 @@ def model_ref(request: Request) -> ModelRef:
 
 
 async def server_metadata(request: Request) -> Response:
+    """GET /v2: name, version and the extensions this server speaks."""
     plane: DataPlane = request.state.plane
     meta = plane.server_metadata()
     return json_response({"name": meta.name, "version": meta.version, "extensions": EXTENSIONS})
 
 
 async def live(request: Request) -> Response:
+    """GET /v2/health/live: the process answers."""
     plane: DataPlane = request.state.plane
     return json_response({"live": plane.live()})
 
 
 async def ready(request: Request) -> Response:
+    """GET /v2/health/ready: 200 once every model has a loaded version, else 503."""
     plane: DataPlane = request.state.plane
     is_ready = plane.ready()
     return json_response({"ready": is_ready}, 200 if is_ready else 503)
 
 
 async def model_metadata(request: Request) -> Response:
+    """GET /v2/models/{name}[/versions/{v}]: the version's signature."""
     plane: DataPlane = request.state.plane
     return json_response(metadata_body(plane.metadata(model_ref(request))))
 
 
 async def model_ready(request: Request) -> Response:
-    """200 when the model (version) is loaded; 503 while it is not, 404 if unknown."""
+    """GET .../ready: 200 when the version is loaded; 503 while nothing is, 404 if unknown."""
     plane: DataPlane = request.state.plane
     ref = model_ref(request)
     plane.model(ref)
@@ -84,7 +88,8 @@ async def model_ready(request: Request) -> Response:
 
 
 async def infer(request: Request) -> Response:
-    """JSON tensors or the binary tensor data extension in; the same way out, per output."""
+    """POST .../infer: JSON tensors or the binary tensor data extension in; each output
+    goes out the way the request asks for it."""
     plane: DataPlane = request.state.plane
     ref = model_ref(request)
     plane.model(ref)  # an unknown model is a 404 before the body is read

@@ -9,6 +9,7 @@ with a logged reason and not retried until its folder changes; what was serving 
 serving.
 """
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ class ModelRepository:
         self.models = {config.name: ServedModel(config) for config in configs}
         self._loader = loader
         self._on_change = on_change
+        self._lock = asyncio.Lock()  # a reload and a poll never sync one model at once
 
     def get(self, name: str) -> ServedModel:
         model = self.models.get(name)
@@ -111,8 +113,35 @@ class ModelRepository:
 
     async def poll(self) -> None:
         """One pass over every model's base path."""
-        for model in self.models.values():
-            await self._sync(model)
+        async with self._lock:
+            for model in self.models.values():
+                await self._sync(model)
+
+    async def apply(self, configs: list[ModelConfig]) -> None:
+        """Serve `configs` from now on, as TF Serving's HandleReloadConfigRequest does:
+        models no longer named are dropped, new ones loaded, and kept ones follow their
+        new policy and labels. Versions are loaded before the new set replaces the old
+        in one assignment, so requests see the old set or the new one, never a mix.
+
+        Args:
+            configs: the new model set (already validated, names unique).
+        """
+        async with self._lock:
+            models: dict[str, ServedModel] = {}
+            for config in configs:
+                old = self.models.get(config.name)
+                if old is not None and old.config.base_path == config.base_path:
+                    model = ServedModel(config, old.versions, dict(old.failed))
+                else:
+                    model = ServedModel(config)
+                await self._sync(model)
+                models[config.name] = model
+            for name in sorted(set(self.models) - set(models)):
+                log_event(logger, "model_unloaded", model=name)
+            self.models = models
+            log_event(logger, "model_config_applied", models=",".join(models))
+            if self._on_change is not None:
+                self._on_change(self)
 
     async def _sync(self, model: ServedModel) -> None:
         import anyio.to_thread

@@ -53,8 +53,10 @@ def routes() -> list[Route]:
             Route(prefix, status, methods=["GET"], name="tf_rest.status"),
             Route(prefix + "/metadata", metadata, methods=["GET"], name="tf_rest.metadata"),
             Route(prefix + ":predict", predict, methods=["POST"], name="tf_rest.predict"),
-            Route(prefix + ":classify", _refuse("classify"), methods=["POST"], name="tf_rest.x"),
-            Route(prefix + ":regress", _refuse("regress"), methods=["POST"], name="tf_rest.x"),
+        ]
+        table += [
+            Route(f"{prefix}:{verb}", _refuse(verb), methods=["POST"], name=f"tf_rest.{verb}")
+            for verb in ("classify", "regress")
         ]
     return table
 

@@ -37,6 +37,8 @@ def start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
         str(MODEL_BASE_PATH),
         "--rest_api_port",
         str(port),
+        "--port",
+        "0",
     ]
     with log.open("ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)

@@ -8,8 +8,7 @@ import pytest
 from fashion_pubsub.brokers.base import Message, OutgoingMessage, Publisher
 from fashion_pubsub.brokers.memory import MemoryBroker
 from fashion_pubsub.settings import TopicSettings
-
-from ...support.fakes import ManualClock
+from tests.support.fakes import ManualClock
 
 
 def outgoing(count: int, start: int = 0) -> list[OutgoingMessage]:

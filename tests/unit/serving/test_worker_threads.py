@@ -1,0 +1,68 @@
+"""--rest_api_num_threads bounds the worker threads running inferences, whether the
+data plane batches requests or not (before, each batcher took threads of its own)."""
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import numpy as np
+import pytest
+
+from fashion_pubsub.serving.dataplane import DataPlane, InferRequest, ModelRef
+from fashion_pubsub.serving.model_config import model_configs
+from fashion_pubsub.serving.repository import ModelRepository
+from fashion_pubsub.serving.runtime import OnnxModel
+from tests.support.serving import (
+    MODEL,
+    export_version,
+    server_settings,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+class _Peak:
+    """Counts inferences running at once, each made long enough to overlap."""
+
+    def __init__(self) -> None:
+        self.running = self.peak = 0
+        self._lock = threading.Lock()
+
+    def load(self, folder: Path, version: int) -> OnnxModel:
+        model = OnnxModel(folder, version)
+        predict = model.predict
+
+        def watched(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            with self._lock:
+                self.running += 1
+                self.peak = max(self.peak, self.running)
+            try:
+                time.sleep(0.05)
+                return predict(inputs)
+            finally:
+                with self._lock:
+                    self.running -= 1
+
+        model.predict = watched  # type: ignore[method-assign]
+        return model
+
+
+@pytest.mark.parametrize("batching", [(16, 0.0), None])
+async def test_inferences_on_two_versions_share_one_thread(tmp_path: Path, batching: Any) -> None:
+    base = tmp_path / "m"
+    for version in (1, 2):
+        export_version(base, version)
+    peak = _Peak()
+    settings = server_settings(base, model_version_policy="all")
+    repository = ModelRepository(model_configs(settings), loader=peak.load)
+    await repository.poll()
+    plane = DataPlane(repository, threads=1, batching=batching)
+    # large enough to leave the event loop when not batching
+    images = np.zeros((32, 28, 28, 1), np.float32)
+    async with anyio.create_task_group() as group:
+        for version in (1, 2) * 4:
+            request = InferRequest(ModelRef(MODEL, version), {"images": images})
+            group.start_soon(plane.infer, request)
+    assert peak.peak == 1
