@@ -57,6 +57,12 @@ def broker_settings_options(func: F) -> F:
     func = setting(
         PubSubSettings, "project_id", "--pubsub-project", help="Google Cloud project id."
     )(func)
+    func = setting(
+        PubSubSettings,
+        "exactly_once_delivery",
+        "--pubsub-exactly-once-delivery/--no-pubsub-exactly-once-delivery",
+        help="Create the input subscription with Pub/Sub's exactly-once delivery.",
+    )(func)
     return setting(
         PubSubSettings,
         "emulator_host",
@@ -83,6 +89,7 @@ def build_broker(broker: str | None, flags: dict[str, Any]) -> Any:
             PubSubSettings,
             project_id=flags.pop("project_id", None),
             emulator_host=flags.pop("emulator_host", None),
+            exactly_once_delivery=flags.pop("exactly_once_delivery", None),
         ),
         build(TopicSettings),
     )
