@@ -29,15 +29,29 @@ def publish_inputs(broker: KafkaBroker, topics: TopicSettings, count: int) -> No
     assert all(r.ok for r in results)
 
 
+@pytest.fixture(
+    params=[
+        pytest.param("kafka_bootstrap", id="one-node"),
+        pytest.param(
+            "kafka_cluster", id="three-nodes", marks=[pytest.mark.cluster, pytest.mark.slow]
+        ),
+    ]
+)
+def bootstrap(request: pytest.FixtureRequest) -> str:
+    """One node, or the replicated 3-node cluster (3 copies, 2 in sync)."""
+    value = request.getfixturevalue(request.param)
+    return value if isinstance(value, str) else str(value.bootstrap)
+
+
 @pytest.fixture
-def broker(kafka_bootstrap: str, topics: TopicSettings) -> KafkaBroker:
-    broker = KafkaBroker(KafkaSettings(bootstrap=kafka_bootstrap, partitions=1), topics)
+def broker(bootstrap: str, topics: TopicSettings) -> KafkaBroker:
+    broker = KafkaBroker(KafkaSettings(bootstrap=bootstrap, partitions=1), topics)
     broker.ensure_topics()
     return broker
 
 
 def test_aborted_output_stays_hidden_from_read_committed_and_its_input_comes_again(
-    broker: KafkaBroker, topics: TopicSettings, kafka_bootstrap: str
+    broker: KafkaBroker, topics: TopicSettings, bootstrap: str
 ) -> None:
     assert isinstance(broker, SupportsTransactions)
     publish_inputs(broker, topics, 10)
@@ -53,8 +67,8 @@ def test_aborted_output_stays_hidden_from_read_committed_and_its_input_comes_aga
         session.consumer.ack(again)
         assert session.committed([m.position for m in again])
 
-    committed = read_topic(kafka_bootstrap, topics.predictions_topic, "read_committed", 10)
-    uncommitted = read_topic(kafka_bootstrap, topics.predictions_topic, "read_uncommitted", 20)
+    committed = read_topic(bootstrap, topics.predictions_topic, "read_committed", 10)
+    uncommitted = read_topic(bootstrap, topics.predictions_topic, "read_uncommitted", 20)
     assert sorted(v for _, v in committed) == [b"committed"] * 10
     assert sorted(v for _, v in uncommitted) == [b"aborted"] * 10 + [b"committed"] * 10
 
