@@ -33,6 +33,7 @@ from fashion_pubsub.logs import log_event
 from fashion_pubsub.settings import (
     AppSettings,
     BrokerName,
+    Delivery,
     InfraSettings,
     KafkaSettings,
     PubSubSettings,
@@ -65,6 +66,7 @@ class RunPlan:
             rate, the new processes' first second (see docs/benchmarks.md).
         discard_topics: delete the topics, subscriptions and group when the run ends
             (for topics of `TopicSettings.for_run`; never for shared ones such as `input-topic`).
+        delivery: the subscribers' `--delivery`; None: the broker's default.
     """
 
     broker: BrokerName
@@ -82,6 +84,7 @@ class RunPlan:
     rate: float | None = None
     lead_in: int = 0
     discard_topics: bool = False
+    delivery: Delivery | None = None
 
     @property
     def predict_url(self) -> str:
@@ -174,6 +177,7 @@ def _pipeline_env(plan: RunPlan) -> dict[str, str]:
         "FASHION_PUBSUB_KAFKA_BOOTSTRAP": kafka.address(plan.infra),
         "PUBSUB_EMULATOR_HOST": pubsub_emulator.address(plan.infra),
         **plan.topics.as_environment(),
+        **({"FASHION_PUBSUB_SUBSCRIBER_DELIVERY": plan.delivery} if plan.delivery else {}),
     }
 
 
