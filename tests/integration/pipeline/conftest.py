@@ -93,6 +93,7 @@ class Lane:
     url: str
     topics: TopicSettings = field(default_factory=lambda: TopicSettings.for_run("test"))
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    delivery: str | None = None  # the subscribers' --delivery; None: the broker's default
 
     def folder(self, name: str) -> Path:
         return self.root / name
@@ -106,6 +107,7 @@ class Lane:
             "PUBSUB_EMULATOR_HOST": self.address,
             "FASHION_PUBSUB_PUBSUB_ACK_DEADLINE_SECONDS": "10",
             **self.topics.as_environment(),
+            **({"FASHION_PUBSUB_SUBSCRIBER_DELIVERY": self.delivery} if self.delivery else {}),
         }
 
     def broker(self) -> Broker:
