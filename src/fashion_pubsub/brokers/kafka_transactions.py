@@ -60,6 +60,7 @@ class KafkaTransactions(TransactionalSession):
         )
         self._lock = threading.Lock()
         self._open = False
+        self._fenced = False  # a fenced producer can do nothing more, not even abort
         self._call(self.producer.init_transactions, _TIMEOUT_S)
         log_event(logger, "transactions_ready", transactional_id=self.transactional_id)
         self._consumer = TransactionalConsumer(settings, topics, self)
@@ -71,6 +72,7 @@ class KafkaTransactions(TransactionalSession):
     def begin(self) -> None:
         """Begin a transaction unless one is open."""
         with self._lock:
+            self._raise_if_fenced()
             if not self._open:
                 self._call(self.producer.begin_transaction)
                 self._open = True
@@ -103,11 +105,12 @@ class KafkaTransactions(TransactionalSession):
                 # librdkafka: a retriable commit error means "call commit again".
                 if error.retriable() and attempt < _COMMIT_RETRIES:
                     continue
-                raise _our_error(error, "commit") from exc
+                raise self._failed(error, "commit") from exc
 
     def abort(self) -> None:
         """Abort the open transaction, if any: nothing of it is ever visible."""
         with self._lock:
+            self._raise_if_fenced()
             if not self._open:
                 return
             self._open = False
@@ -122,17 +125,35 @@ class KafkaTransactions(TransactionalSession):
         return self._consumer.committed_past(wanted)
 
     def close(self) -> None:
+        """Abort what is open (the broker would after the transaction timeout anyway) and
+        leave the group; a failure is logged, never raised over the error that ended us."""
         try:
             self.abort()
+        except BrokerError as exc:
+            log_event(logger, "abort_on_close_failed", logging.WARNING, error=exc)
         finally:
             self.consumer.close()
 
-    @staticmethod
-    def _call(method: Any, *args: Any) -> Any:
+    def _call(self, method: Any, *args: Any) -> Any:
         try:
             return method(*args)
         except KafkaException as exc:
-            raise _our_error(exc.args[0], getattr(method, "__name__", "call")) from exc
+            raise self._failed(exc.args[0], getattr(method, "__name__", "call")) from exc
+
+    def _raise_if_fenced(self) -> None:
+        if self._fenced:
+            raise TransactionFencedError(
+                f"Kafka fenced transactional id {self.transactional_id}: another instance "
+                "with the same transactional id took over; this one stops"
+            )
+
+    def _failed(self, error: KafkaError, step: str) -> BrokerError:
+        """Our error for `error`, remembering a fencing: nothing can follow it."""
+        ours = _our_error(error, step)
+        if isinstance(ours, TransactionFencedError):
+            self._fenced = True
+            self._open = False
+        return ours
 
 
 def _our_error(error: KafkaError, step: str) -> BrokerError:

@@ -126,6 +126,7 @@ class MemoryBroker(Broker):
         self._failures: dict[str, list[_FailureRule]] = {}
         self._hook: PublishHook | None = None
         self.commit_failures = 0
+        self.fenced = False
         self.aborted_transactions = 0
         self._aborted: list[tuple[str, OutgoingMessage]] = []
 

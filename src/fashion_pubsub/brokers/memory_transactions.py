@@ -5,14 +5,15 @@ and the consumer goes back to the committed offsets.
 
 Inspection on the broker: `aborted_transactions` counts aborts and `aborted(topic)`
 lists what they had published (what a read_uncommitted reader would see on top of
-`messages(topic)`). Injection: `commit_failures` aborts that many commits.
+`messages(topic)`). Injection: `commit_failures` aborts that many commits; `fenced`
+makes every commit and abort raise TransactionFencedError, as a newer instance would.
 """
 
 import threading
 from collections.abc import Iterable, Sequence
 
 from fashion_pubsub.brokers.base import Message, OutgoingMessage, Publisher, PublishResult
-from fashion_pubsub.brokers.errors import TransactionAbortedError
+from fashion_pubsub.brokers.errors import TransactionAbortedError, TransactionFencedError
 from fashion_pubsub.brokers.memory import MemoryBroker, _GroupConsumer
 from fashion_pubsub.brokers.transactions import TransactionalSession, parse_position
 
@@ -39,7 +40,8 @@ class MemoryTransactions(TransactionalSession):
         return all(committed.get(p, 0) > o for _, p, o in map(parse_position, positions))
 
     def close(self) -> None:
-        self.abort()
+        if not self._broker.fenced:
+            self.abort()
         self.consumer.close()
 
     def hold(self, topic: str, batch: int, message: OutgoingMessage) -> PublishResult:
@@ -55,6 +57,7 @@ class MemoryTransactions(TransactionalSession):
     def commit(self) -> None:
         """Store what is held, or abort and raise TransactionAbortedError."""
         broker = self._broker
+        self._raise_if_fenced()
         if self._refused or broker.commit_failures > 0:
             broker.commit_failures = max(0, broker.commit_failures - 1)
             self.abort()
@@ -66,12 +69,17 @@ class MemoryTransactions(TransactionalSession):
 
     def abort(self) -> None:
         broker = self._broker
+        self._raise_if_fenced()
         with broker._lock, self._lock:
             if self._pending or self._refused:
                 broker.aborted_transactions += 1
                 broker._aborted.extend((topic, m) for topic, _, m in self._pending)
             self._pending.clear()
             self._refused = False
+
+    def _raise_if_fenced(self) -> None:
+        if self._broker.fenced:
+            raise TransactionFencedError("memory broker: fenced; another instance took over")
 
 
 class _TransactionalConsumer(_GroupConsumer):

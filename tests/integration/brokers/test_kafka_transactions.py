@@ -4,6 +4,7 @@ and offsets together, a nack or a failed commit shows nothing and rewinds."""
 import pytest
 
 from fashion_pubsub.brokers.base import Consumer, Message, OutgoingMessage
+from fashion_pubsub.brokers.errors import TransactionFencedError
 from fashion_pubsub.brokers.kafka import KafkaBroker
 from fashion_pubsub.brokers.transactions import SupportsTransactions
 from fashion_pubsub.settings import KafkaSettings, TopicSettings
@@ -85,3 +86,19 @@ def test_a_restarted_instance_continues_after_the_committed_offsets(
     with broker.transactional_session("restart") as session:
         rest = receive(session.consumer, 2)
         assert [m.position for m in rest] == [m.position for m in first[4:]]
+
+
+def test_a_second_instance_with_the_same_id_fences_the_first(
+    broker: KafkaBroker, topics: TopicSettings, bootstrap: str
+) -> None:
+    publish_inputs(broker, topics, 4)
+    with broker.transactional_session("twin") as old:
+        outputs = old.publisher(topics.predictions_topic)
+        received = receive(old.consumer, 4)
+        outputs.publish(OutgoingMessage(key=m.key or "", payload=b"zombie") for m in received)
+        with broker.transactional_session("twin"):  # a restarted instance: fences the old
+            with pytest.raises(TransactionFencedError, match="took over"):
+                old.consumer.ack(received)
+            with pytest.raises(TransactionFencedError):  # and stays so: nothing to retry
+                old.consumer.nack(received)
+    assert read_topic(bootstrap, topics.predictions_topic, "read_committed", idle=2.0) == []

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from fashion_pubsub.brokers.base import OutgoingMessage
+from fashion_pubsub.brokers.errors import TransactionFencedError
 from fashion_pubsub.brokers.memory import MemoryBroker
 from fashion_pubsub.errors import ConfigurationError
 from fashion_pubsub.pipeline.journal import CommitJournal
@@ -149,6 +150,24 @@ def test_an_uncommitted_journal_is_dropped(tmp_path: Path) -> None:
     run_until_done(broker, settings)
     assert "never-committed" not in logged_ids(settings)
     assert not journal.path.exists()
+
+
+def test_a_fenced_subscriber_stops_with_the_reason_and_records_nothing(tmp_path: Path) -> None:
+    broker, settings = make_broker(partitions=1), settings_in(tmp_path)
+    publish(broker, image_messages(4))
+    broker.fenced = True
+    with broker.transactional_session("unit") as session:
+        channels = Channels(
+            consumer=session.consumer,
+            predictions=session.publisher(broker.topics.predictions_topic),
+            dead_letters=session.publisher(broker.topics.dead_letter_topic),
+            transactions=session,
+        )
+        subscriber = ImageSubscriber(channels, FakeModelClient(), settings, Stats())  # type: ignore[arg-type]
+        with pytest.raises(TransactionFencedError, match="took over"):
+            subscriber.run(threading.Event())
+    assert prediction_ids(broker) == [] and logged_ids(settings) == []
+    assert broker.unfinished() == 4
 
 
 def test_delivery_mode_follows_the_broker() -> None:
