@@ -25,9 +25,6 @@ FashionPubSubError                  the CLI prints these as one line, not a trac
  │    ├── PayloadTooLargeError      413 the body is over --max_body_bytes
  │    ├── RequestTimeoutError       408 the body took too long to arrive
  │    ├── ClientGoneError           499 the client hung up before its body was in
- │    ├── SignatureNotFoundError    gRPC: the request names another signature
- │    ├── BasePathMissingError      gRPC reload: a model's base_path does not exist
- │    ├── UnsupportedMethodError    gRPC Classify, Regress, MultiInference: unimplemented
  │    ├── ModelLoadError            a version folder cannot be loaded (logged, not served)
  │    ├── SignatureNotFoundError    gRPC FAILED_PRECONDITION: no such signature_name
  │    ├── BasePathMissingError      gRPC FAILED_PRECONDITION: a reloaded base_path is absent

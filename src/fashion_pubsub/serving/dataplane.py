@@ -331,5 +331,8 @@ def _from_nested(value: list[Any]) -> np.ndarray:
             raise ValueError(f"lists of different lengths {sorted(lengths)} on one level")
         size = lengths.pop()
         shape.append(size)
-        level = list(map(_first, level)) if size == 1 else list(chain.from_iterable(level))
+        try:
+            level = list(map(_first, level)) if size == 1 else list(chain.from_iterable(level))
+        except KeyError as exc:  # a JSON object of one key where a list was expected
+            raise TypeError("lists and objects are mixed on one level") from exc
     return np.array(level).reshape(shape)

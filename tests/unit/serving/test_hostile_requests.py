@@ -139,6 +139,7 @@ async def test_an_input_given_twice_is_400(client: httpx.AsyncClient) -> None:
         ),
         (PREDICT, b'{"instances": [[' + b"9" * 5000 + b"]]}"),
         (PREDICT, b"\xff\xfe\x00"),
+        (PREDICT, b'{"instances": [[1], {"a": 1}]}'),
         (INFER, b""),
     ],
 )

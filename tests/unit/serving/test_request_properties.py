@@ -155,6 +155,7 @@ def test_any_infer_body_is_answered_or_refused_with_a_reason(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=predict_bodies | st.binary(max_size=200))
+@example(body=b'{"instances": [[null], {"": null}]}')  # found by this test: was a 500
 def test_any_predict_body_is_answered_or_refused_with_a_reason(
     client: _Client, body: bytes
 ) -> None:
