@@ -15,12 +15,13 @@ that is down is waited for as long as it takes, the batch held (Pub/Sub leases
 extended, Kafka partitions paused) so no delivery attempt is counted. An image
 delivered twice gets one record.
 
-Exactly-once (Kafka, `channels.transactions` set): one batch at a time, each in one
-transaction. Its predictions and dead letters are published inside it, and the ack
-commits them together with the batch's offsets; a batch not wholly done is given
-back whole, which aborts, so read_committed readers never see a half-done batch. Its
-records go to the results log only after the commit (through the commit journal),
-so an aborted batch never looks done.
+Exactly-once (Kafka, `channels.transactions` set): each batch in one transaction.
+A batch is recorded only after the one before has committed, so two batches overlap
+only in one being classified while the other is recorded. A batch's predictions and
+dead letters are published inside its transaction, and the ack commits them together
+with its offsets; a batch not wholly done is given back whole, which aborts, so
+read_committed readers never see a half-done batch. Its records go to the results log
+only after the commit (through the commit journal), so an aborted batch never looks done.
 """
 
 import logging
@@ -76,6 +77,7 @@ class _Batch:
     messages: Sequence[Message]
     outcome: Outcome = field(default_factory=Outcome)
     recording: "Future[Outcome] | None" = None
+    void: bool = False  # exactly-once: the input was rewound past it; it simply comes again
 
 
 class ImageSubscriber:
@@ -97,6 +99,7 @@ class ImageSubscriber:
         self._stats = stats
         self._index = DoneIndex(settings.results_path().parent)
         self._exactly_once = channels.transactions is not None
+        self._rewinds = 0  # exactly-once: times the input went back to the committed offsets
         self._journal = CommitJournal(settings.results_path().with_suffix(".commit.json"))
         self._recorder = Recorder(
             channels.predictions, settings, self._index, stats, deferred=self._exactly_once
@@ -183,6 +186,7 @@ class ImageSubscriber:
         Every message ends acked, dead-lettered or given back."""
         received = time.time()
         batch = _Batch(messages)
+        rewinds = self._rewinds
         items = self._fresh(messages, batch.outcome)
         if items:
             try:
@@ -190,13 +194,18 @@ class ImageSubscriber:
             except HoldExpiredError:
                 batch.outcome.retry += [m for item in items for m in item.messages]
             else:
-                batch.recording = self._writer.submit(
-                    self._recorder.record_all, classified, received
-                )
+                if self._exactly_once:
+                    # One transaction holds one batch: the batch before commits first
+                    # (its recording still overlapped this batch's classification).
+                    self._settle()
+                if self._rewinds == rewinds:
+                    batch.recording = self._writer.submit(
+                        self._recorder.record_all, classified, received
+                    )
+                else:  # the input was rewound past this batch: it comes again, untouched
+                    batch.void = True
         self._settle()
         self._in_flight = batch
-        if self._exactly_once:
-            self._settle()  # one transaction holds one batch: no overlap
 
     def _fresh(self, messages: Sequence[Message], outcome: Outcome) -> list[Item]:
         """Decode, dead-letter what cannot be decoded, ack images already recorded, and
@@ -289,7 +298,7 @@ class ImageSubscriber:
         dead-letter what never can be, and give back the rest (it comes again; what was
         recorded meanwhile is not recorded twice)."""
         batch, self._in_flight = self._in_flight, None
-        if batch is None:
+        if batch is None or batch.void:
             return
         outcome = batch.outcome
         if batch.recording is not None:
@@ -312,6 +321,7 @@ class ImageSubscriber:
         its records; else abort it (the whole batch comes again, none of it was seen)."""
         records = self._recorder.take_uncommitted()
         if not whole:
+            self._rewinds += 1
             self._channels.consumer.nack(messages)
             return
         if records:
@@ -319,6 +329,7 @@ class ImageSubscriber:
         try:
             self._channels.consumer.ack(ack)
         except TransactionAbortedError as exc:
+            self._rewinds += 1
             log_event(logger, "batch_aborted", logging.WARNING, images=len(records), error=exc)
             self._journal.clear()
             return
