@@ -45,26 +45,33 @@ class KafkaTransactions(TransactionalSession):
 
     def __init__(self, settings: KafkaSettings, topics: TopicSettings, instance_id: str) -> None:
         self.transactional_id = f"{topics.consumer_group}-{instance_id}"
-        self.producer = _Producer(
-            {
-                "linger.ms": 5,
-                "compression.type": "none",
-                **settings.as_librdkafka(),
-                "acks": "all",
-                "enable.idempotence": True,
-                "transactional.id": self.transactional_id,
-                # A killed instance's open transaction holds back read_committed readers
-                # until its successor starts (which aborts it) or this timeout.
-                "transaction.timeout.ms": 60_000,
-            }
-        )
+        self._config = {
+            "linger.ms": 5,
+            "compression.type": "none",
+            **settings.as_librdkafka(),
+            "acks": "all",
+            "enable.idempotence": True,
+            "transactional.id": self.transactional_id,
+            # Below the transaction timeout: a publish gives up before its transaction does.
+            "delivery.timeout.ms": 30_000,
+            # A killed instance's open transaction holds back read_committed readers
+            # until its successor starts (which aborts it) or this timeout.
+            "transaction.timeout.ms": 60_000,
+        }
         self._lock = threading.Lock()
         self._open = False
         self._fenced = False  # a fenced producer can do nothing more, not even abort
-        self._call(self.producer.init_transactions, _TIMEOUT_S)
+        self.producer = self._new_producer()
         log_event(logger, "transactions_ready", transactional_id=self.transactional_id)
         self._consumer = TransactionalConsumer(settings, topics, self)
         self.consumer = self._consumer
+
+    def _new_producer(self) -> _Producer:
+        """A producer with our transactional id, initialised: that fences any earlier one
+        of the same id and aborts what it left open."""
+        producer = _Producer(self._config)
+        self._call(producer.init_transactions, _TIMEOUT_S)
+        return producer
 
     def publisher(self, topic: str) -> Publisher:
         return TransactionalPublisher(self, topic)
@@ -85,15 +92,45 @@ class KafkaTransactions(TransactionalSession):
         self.begin()
         try:
             if offsets:
-                self._call(
-                    self.producer.send_offsets_to_transaction, offsets, group_metadata, _TIMEOUT_S
-                )
+                self._send_offsets(offsets, group_metadata)
             self._commit_with_retries()
         except TransactionAbortedError:
             self.abort()
             raise
         with self._lock:
             self._open = False
+
+    def _send_offsets(self, offsets: list[TopicPartition], group_metadata: Any) -> None:
+        """send_offsets_to_transaction, watched: librdkafka can block in it past its timeout
+        when the group coordinator went away (librdkafka issues 5456 and 5511: a broker
+        restarted under a single-node cluster did it here). Then the wedged producer is
+        replaced by a new one of the same transactional id, which fences it and aborts its
+        transaction, and the batch comes again."""
+        producer, outcome = self.producer, list[BaseException | None]()
+
+        def send() -> None:
+            try:
+                producer.send_offsets_to_transaction(offsets, group_metadata, _TIMEOUT_S)
+                outcome.append(None)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                outcome.append(exc)
+
+        watcher = threading.Thread(target=send, name="send-offsets", daemon=True)
+        watcher.start()
+        watcher.join(_TIMEOUT_S + 5)
+        if watcher.is_alive():
+            log_event(logger, "send_offsets_stuck", logging.WARNING, id=self.transactional_id)
+            with self._lock:
+                self._open = False
+                self.producer = self._new_producer()
+            raise TransactionAbortedError(
+                "Kafka did not take the offsets in time; the producer was replaced and the "
+                "transaction aborted"
+            )
+        if outcome and isinstance(outcome[0], KafkaException):
+            raise self._failed(outcome[0].args[0], "send_offsets_to_transaction") from outcome[0]
+        if outcome and outcome[0] is not None:
+            raise outcome[0]
 
     def _commit_with_retries(self) -> None:
         for attempt in range(1, _COMMIT_RETRIES + 1):
@@ -180,7 +217,11 @@ class TransactionalPublisher(KafkaPublisher):
         self._topic = topic
         self._batches = 0
         self._partition_count: int | None = None
-        self._producer = session.producer
+
+    @property
+    def _producer(self) -> _Producer:  # type: ignore[override]
+        """The session's producer of the moment (it may have replaced a wedged one)."""
+        return self._session.producer
 
     def publish(self, messages: Iterable[OutgoingMessage]) -> list[PublishResult]:
         self._session.begin()
