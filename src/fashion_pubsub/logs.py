@@ -8,8 +8,13 @@ _FIELDS = "fields"
 
 
 class _EventFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+    """One line per event, whatever the values hold: a file name with `\r` or `\n` in it
+    cannot start a line of its own (a forged event), since every value, and the message,
+    shows such characters escaped. A traceback, appended after, keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        record.message = _escaped(record.message)
+        line = super().formatMessage(record)
         fields: dict[str, Any] = getattr(record, _FIELDS, {})
         if fields:
             line += " " + " ".join(f"{key}={_quote(value)}" for key, value in fields.items())
@@ -18,7 +23,17 @@ class _EventFormatter(logging.Formatter):
 
 def _quote(value: Any) -> str:
     text = str(value)
-    return repr(text) if (not text or any(c in text for c in " =\"'\n")) else text
+    if not text or not text.isprintable() or any(c in text for c in " =\"'\\"):
+        return repr(text)  # escapes control, separator and lone-surrogate characters
+    return text
+
+
+def _escaped(text: str) -> str:
+    """`text` with each character that is not printable (line breaks, escapes, lone
+    surrogates from a file name that is not UTF-8) written as Python writes it."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def configure_logging(level: str = "INFO") -> None:

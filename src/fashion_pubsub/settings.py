@@ -193,13 +193,21 @@ class PublisherSettings(BaseSettings):
     model_config = _config("FASHION_PUBSUB_PUBLISHER_")
     input_dir: Path = Path("workdir/input-images")
     published_dir: Path = Path("workdir/published-images")
-    rejected_dir: Path = Path("workdir/rejected")
+    rejected_dir: Path | None = None
     batch_size: int = Field(default=500, ge=1, le=10_000)
     max_wait_seconds: float = Field(default=0.005, ge=0)
     max_image_bytes: int = Field(default=1_000_000, ge=1)
     # Test hook (no flag): SIGKILL itself once this many images are confirmed by the
     # broker, before their files move, so the next run sends them again.
     test_kill_before_move_after: int | None = Field(default=None, ge=1)
+    # A file that looks truncated but changed less than this long ago may still be being
+    # written (found by the start-up scan, say): it is looked at again before rejection.
+    settle_seconds: float = Field(default=2.0, ge=0)
+
+    def rejected_path(self) -> Path:
+        """`rejected_dir`, by default `rejected` beside the input folder: on the same file
+        system as the input, wherever that is, so a rejection is a rename."""
+        return self.rejected_dir or self.input_dir.absolute().parent / "rejected"
 
 
 class SubscriberSettings(BaseSettings):

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from fashion_pubsub.classes import CLASS_NAMES, safe_class_name
-from fashion_pubsub.data.convert import read_label
+from fashion_pubsub.data.png import read_label
 
 _SEEN = "seen_at"
 

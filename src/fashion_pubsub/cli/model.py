@@ -27,7 +27,25 @@ if TYPE_CHECKING:
     "--no-quantize", is_flag=True, help="Serve the float model instead of its int8 quantisation."
 )
 @click.option("--epochs", type=click.IntRange(1), default=TrainConfig.epochs, help="Most epochs.")
+@click.option(
+    "--time-budget",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds: start no epoch that would likely end after this (the best epoch is kept).",
+)
 @click.option("--seed", type=int, default=TrainConfig.seed, help="Random seed.")
+@click.option(
+    "--crop-padding",
+    type=click.IntRange(0, 8),
+    default=TrainConfig.crop_padding,
+    help="Augmentation: random shifts of up to this many pixels (0: none).",
+)
+@click.option(
+    "--label-smoothing",
+    type=click.FloatRange(0, 0.5),
+    default=TrainConfig.label_smoothing,
+    help="Share of each target spread over all classes.",
+)
 @click.option(
     "--batch-size", type=click.IntRange(1), default=TrainConfig.batch_size, help="Images per step."
 )
@@ -109,3 +127,45 @@ def _echo_test(test: "Evaluation", float_test: "Evaluation | None") -> None:
     click.echo(f"test accuracy {test.accuracy:.4f} (ONNX Runtime, 10,000 test images{compared})")
     for name, value in test.per_class_accuracy.items():
         click.echo(f"  {name:<12} {value:.3f}")
+
+
+@main.command("model-card", context_settings=CONTEXT)
+@data_dir_option
+@click.option(
+    "--model_base_path",
+    "--model-base-path",
+    "base_path",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=Path("models/fashion-model"),
+    help="Model base path holding the version.",
+)
+@click.option(
+    "--version", type=click.IntRange(1), default=None, help="Version [default: the highest]."
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("docs/model-card"),
+    help="Folder for the PNGs and card.json.",
+)
+def model_card(data_dir: Path | None, base_path: Path, version: int | None, out: Path) -> None:
+    """Draw the model card's figures for a version: training curves, confusion matrix,
+    worst confusions with examples, reliability diagram (needs matplotlib, the train extra)."""
+    from fashion_pubsub.data.dataset import load_split
+    from fashion_pubsub.model.card import write_card
+
+    if version is None:
+        numbers = [int(p.name) for p in base_path.iterdir() if p.name.isdigit()]
+        if not numbers:
+            raise click.UsageError(f"{base_path} holds no numbered version")
+        version = max(numbers)
+    test = load_split(build(DataSettings, data_dir=data_dir).data_dir, "test")
+    card = write_card(base_path / str(version), test, out)
+    click.echo(
+        f"version {version}: test accuracy {card.evaluation.accuracy:.4f}, "
+        f"ECE {card.calibration.ece:.4f}"
+    )
+    for confusion in card.as_dict()["worst_confusions"]:
+        click.echo(f"  {confusion['true']} -> {confusion['predicted']}: {confusion['count']}")
+    for path in card.files:
+        click.echo(f"wrote {path}")

@@ -50,7 +50,10 @@ def _service_args(
 @_folder(PublisherSettings, "input_dir", "--input", "Folder to watch for images.")
 @_folder(PublisherSettings, "published_dir", "--published", "Where published files go.")
 @_folder(
-    PublisherSettings, "rejected_dir", "--rejected", "Where unusable files go, with a .reason note."
+    PublisherSettings,
+    "rejected_dir",
+    "--rejected",
+    "Where unusable files go, with a .reason note (unset: rejected/ beside --input).",
 )
 @_batch_and_broker_options(PublisherSettings, "Most files per broker batch.")
 def publish(broker: str | None, **flags: Any) -> None:

@@ -5,38 +5,13 @@ end to end without putting it in the file name. Each file is written under a
 hidden temporary name and renamed, so a folder watcher never sees half a file.
 """
 
-import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-
-import numpy as np
-from PIL import Image
 
 from fashion_pubsub.data.errors import RangeError
 from fashion_pubsub.data.idx import read_pair
-from fashion_pubsub.data.png import encode_grayscale_png
-
-LABEL_KEY = "label"
-
-
-def png_bytes(pixels: np.ndarray, label: int | None = None) -> bytes:
-    """Encode a 28x28 uint8 image as an 8-bit grayscale PNG, with its label if known."""
-    return encode_grayscale_png(pixels, None if label is None else {LABEL_KEY: str(int(label))})
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to a hidden temporary file beside `path`, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    # os-level calls: the pipeline writes one small file per image, and Python's
-    # buffered file objects would double the cost of each.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+from fashion_pubsub.data.png import png_bytes
+from fashion_pubsub.files import write_atomically
 
 
 def check_range(start: int, end: int, count: int) -> None:
@@ -78,14 +53,3 @@ def convert_range(
     for index in indices:
         write_atomically(output / f"{index}.png", png_bytes(images[index], int(labels[index])))
     return end - start + 1
-
-
-def read_label(png: Image.Image) -> int | None:
-    """The true label a converted PNG carries, or None."""
-    return label_from_text(getattr(png, "text", {}))
-
-
-def label_from_text(text: Mapping[str, str]) -> int | None:
-    """The true label among a PNG's text entries, or None."""
-    label = text.get(LABEL_KEY)
-    return int(label) if label is not None and label.isdigit() and int(label) <= 9 else None

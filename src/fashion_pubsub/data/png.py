@@ -10,11 +10,16 @@ None for anything else, so Pillow still reads (and judges) any other file; tests
 check Pillow reads the writer's files back unchanged and both readers agree.
 """
 
+import re
 import struct
 import zlib
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _GRAYSCALE_8_BIT = (8, 0, 0, 0, 0)  # bit depth, colour type, compression, filter, interlace
@@ -23,6 +28,28 @@ _CHUNK_HEAD = struct.Struct(">I4s")
 _UINT32 = struct.Struct(">I")  # chunk lengths and CRCs
 _IHDR = struct.Struct(">II5B")  # width, height, then the five bytes of _GRAYSCALE_8_BIT
 _ANCILLARY = 0x20  # bit 5 of a chunk type's first byte: a reader may skip the chunk
+LABEL_KEY = "label"  # the tEXt key `convert` stores an image's true class under
+_LABEL = re.compile(r"[0-9]")  # ASCII only: "²".isdigit() is True, int("²") fails
+
+
+def png_bytes(pixels: np.ndarray, label: int | None = None) -> bytes:
+    """Encode a 28x28 uint8 image as an 8-bit grayscale PNG, with its label if known."""
+    return encode_grayscale_png(pixels, None if label is None else {LABEL_KEY: str(int(label))})
+
+
+def read_label(png: "Image.Image") -> int | None:
+    """The true label a PNG opened with Pillow carries, or None."""
+    return label_from_text(getattr(png, "text", {}))
+
+
+def label_from_text(text: Mapping[str, str]) -> int | None:
+    """The true label among a PNG's text entries: exactly one ASCII digit 0-9, else None.
+
+    The text comes from the file, so anything else (`²`, 5,000 digits, `-1`, ` 3`) is
+    no label at all rather than an error: the image itself is still usable.
+    """
+    label = text.get(LABEL_KEY)
+    return int(label) if isinstance(label, str) and _LABEL.fullmatch(label) else None
 
 
 def encode_grayscale_png(

@@ -5,9 +5,10 @@ import threading
 import time
 from pathlib import Path
 
-from fashion_pubsub.data.convert import png_bytes, write_atomically
 from fashion_pubsub.data.dataset import load_split
+from fashion_pubsub.data.png import png_bytes
 from fashion_pubsub.errors import ConfigurationError
+from fashion_pubsub.files import write_atomically
 
 
 class ImageFeeder:

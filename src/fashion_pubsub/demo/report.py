@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from fashion_pubsub.classes import CLASS_NAMES
-from fashion_pubsub.data.convert import write_atomically
 from fashion_pubsub.demo.summary import Outcome, Summary
+from fashion_pubsub.files import write_atomically
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:1100px}

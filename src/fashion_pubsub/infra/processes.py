@@ -1,8 +1,11 @@
 """Background processes tracked by PID files, stopped by PID and never orphaned.
 
 Each service runs in its own session (process group), so stopping it also stops
-anything its start script spawned. A PID file records the PID and one argument of
-its command line; a PID that now belongs to another program is never signalled.
+anything its start script spawned. A PID file records the PID, one argument of its
+command line, and the process's start time (in clock ticks since boot, with the boot's
+id). A PID is trusted only while all three still match: PIDs are reused, and a reused
+PID whose new owner happens to have a similar command line must never get its process
+group signalled.
 """
 
 import json
@@ -19,6 +22,8 @@ from fashion_pubsub.infra.errors import StartError
 # Services started by this process: kept so they are reaped with poll() and never
 # reported as "still running" when the Popen object would otherwise be collected.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+# A PID file of an older version was written this soon after its process started.
+_LEGACY_WINDOW_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -31,16 +36,34 @@ class PidFile:
     def write(self, pid: int) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pid": pid, "marker": self.marker, "started": time.time()}))
+        record = {
+            "pid": pid,
+            "marker": self.marker,
+            "started": time.time(),
+            "start_ticks": start_ticks(pid),
+            "boot_id": _boot_id(),
+        }
+        tmp.write_text(json.dumps(record))
         tmp.replace(self.path)
 
     def read_pid(self) -> int | None:
-        """The recorded PID if that process is alive and still ours, else None."""
+        """The recorded PID if that process is alive and still the one recorded (same
+        start time, same boot, marker in its command line), else None.
+
+        A record written by an older version has no start time, only the wall-clock time
+        it was written: its process must have started within the seconds before that (a
+        process that reused the PID started after it), so services started before an
+        upgrade can still be stopped."""
         try:
-            pid = int(json.loads(self.path.read_text())["pid"])
+            record = json.loads(self.path.read_text())
+            pid = int(record["pid"])
+            if "start_ticks" in record:
+                same = record["boot_id"] == _boot_id() and start_ticks(pid) == record["start_ticks"]
+            else:
+                same = _started_shortly_before(pid, float(record["started"]))
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             return None
-        return pid if _is_ours(pid, self.marker) else None
+        return pid if same and _is_ours(pid, self.marker) else None
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -157,6 +180,39 @@ def raise_if_exited(process: subprocess.Popen[bytes], name: str, log_path: Path)
             f"{name} exited with code {process.returncode} while starting; "
             f"last lines of {log_path}:\n{tail(log_path)}"
         )
+
+
+def start_ticks(pid: int) -> int | None:
+    """When `pid` started, in clock ticks since boot (field 22 of /proc/PID/stat), or None
+    if there is no such process. With the boot's id it names one process for ever."""
+    try:
+        # The command name (field 2) may hold spaces and ")": split after its last ")".
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, IndexError, ProcessLookupError):
+        return None
+    try:
+        return int(fields[19])  # fields[0] is field 3 (the state)
+    except (IndexError, ValueError):
+        return None
+
+
+def _started_shortly_before(pid: int, recorded_at: float) -> bool:
+    ticks = start_ticks(pid)
+    if ticks is None:
+        return False
+    try:
+        line = next(x for x in Path("/proc/stat").read_text().splitlines() if x.startswith("btime"))
+    except (FileNotFoundError, StopIteration):
+        return False
+    started = int(line.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+    return recorded_at - _LEGACY_WINDOW_SECONDS <= started <= recorded_at + 1  # 1 s: rounding
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except FileNotFoundError:
+        return ""
 
 
 def _is_ours(pid: int, marker: str) -> bool:

@@ -14,6 +14,10 @@ class TrainConfig:
     learning_rate: peak Adam learning rate, decayed by a cosine schedule.
     patience: epochs without a better validation accuracy before stopping.
     limit: train on only the first `limit` training images (quick runs, tests).
+    crop_padding: pixels of zero padding around each training image before a random
+        28x28 crop (shifts of up to this many pixels); 0 turns crops off.
+    label_smoothing: share of each target's probability spread over all ten classes.
+    time_budget: seconds; no epoch starts that would likely end after it (None: no limit).
     """
 
     epochs: int = 14
@@ -23,3 +27,6 @@ class TrainConfig:
     learning_rate: float = 2e-3
     patience: int = 4
     limit: int | None = None
+    crop_padding: int = 0
+    label_smoothing: float = 0.0
+    time_budget: float | None = None

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 SERVED_MODEL = "model.onnx"
 FLOAT_MODEL = "model_float.onnx"
-MAX_ACCURACY_LOSS = 0.005
+MAX_ACCURACY_LOSS = 0.003  # issue 19: the served int8 model within 0.3 points of float
 SAME_OUTPUT_TOLERANCE = 1e-5
 QUANTIZATION = {
     "tool": "onnxruntime.quantization.quantize_static",
@@ -67,7 +67,8 @@ def optimize_version(
     """Turn `folder/model.onnx`, as tf2onnx wrote it, into the served files.
 
     Args:
-        folder: a staged version folder.
+        folder: a staged version folder; if it already holds `model_float.onnx` (a version
+            trained with `--no-quantize`), that is the float model to quantise.
         calibration: uint8 training images [N,28,28] for quantisation ranges.
         test: the test split, to check and report both models.
         quantize: False serves the simplified float model.
@@ -80,8 +81,9 @@ def optimize_version(
     from fashion_pubsub.model.graph import simplify_for_serving
 
     exported, float_model = folder / SERVED_MODEL, folder / FLOAT_MODEL
-    onnx.save(simplify_for_serving(onnx.load(str(exported))), str(float_model))
-    _check_same_outputs(exported, float_model, test.images[:1000])
+    if not float_model.exists():  # else simplified (and checked) when it was written
+        onnx.save(simplify_for_serving(onnx.load(str(exported))), str(float_model))
+        _check_same_outputs(exported, float_model, test.images[:1000])
     float_test = evaluate_onnx(float_model, test)
     if not quantize:
         shutil.copyfile(float_model, exported)
@@ -120,22 +122,24 @@ def derive_optimized_version(
 ) -> tuple[Path, OptimizedModels]:
     """Publish the next version: version `source`'s export, simplified and quantised.
 
-    Keeps the source's SavedModel, training metadata and history; needs no TensorFlow.
+    The source is a version as tf2onnx exported it (version 1) or as `train --no-quantize`
+    publishes it (float `model.onnx` and `model_float.onnx`, both simplified). Keeps the
+    source's SavedModel, training metadata and history; needs no TensorFlow.
 
     Raises:
-        ExportError: the source version is missing or already optimised.
+        ExportError: the source version is missing or already quantised.
     """
     from fashion_pubsub.model.export import discard, publish_version, stage_copy
 
     origin = base_path / str(source)
     if not (origin / SERVED_MODEL).is_file():
         raise ExportError(f"{origin}/{SERVED_MODEL} does not exist; name an exported version")
-    if (origin / FLOAT_MODEL).exists():
-        raise ExportError(f"version {source} is already optimised; derive from its source")
+    metadata = json.loads((origin / "metadata.json").read_text(encoding="utf-8"))
+    if "quantization" in metadata:
+        raise ExportError(f"version {source} is already quantised; derive from its source")
     staging = stage_copy(origin, base_path)
     try:
         optimized = optimize_version(staging, train.images, test)
-        metadata = json.loads((origin / "metadata.json").read_text(encoding="utf-8"))
         metrics = json.loads((origin / "metrics.json").read_text(encoding="utf-8"))
         for stale in ("name", "version", "created", "classes", "outputs"):
             metadata.pop(stale, None)

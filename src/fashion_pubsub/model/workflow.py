@@ -89,6 +89,7 @@ def _metrics(trained: TrainedModel) -> dict[str, Any]:
         "validation_accuracy": trained.validation_accuracy,
         "epochs_run": trained.epochs_run,
         "training_seconds": round(trained.seconds, 1),
+        "training_cpu_seconds": round(trained.cpu_seconds, 1),
         "config": trained.config.__dict__,
         "history": trained.history,
     }

@@ -13,6 +13,7 @@ message and reason for the dead-letter topic.
 from pathlib import Path
 
 from fashion_pubsub.errors import FashionPubSubError
+from fashion_pubsub.files import FileIdentity
 
 
 class PipelineError(FashionPubSubError):
@@ -20,12 +21,29 @@ class PipelineError(FashionPubSubError):
 
 
 class RejectedFileError(PipelineError):
-    """A file in the input folder is not a usable image; it goes to rejected/."""
+    """A file in the input folder is not a usable image; it goes to rejected/.
 
-    def __init__(self, path: Path, reason: str) -> None:
+    Args:
+        path: the file.
+        reason: why, for its `.reason` note.
+        identity: the file as it was judged; only that file is moved.
+        unfinished: the content may just not be complete yet (a writer still at work),
+            so a file changed moments ago is looked at again before it is rejected.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        reason: str,
+        identity: FileIdentity | None = None,
+        *,
+        unfinished: bool = False,
+    ) -> None:
         super().__init__(f"{path.name}: {reason}")
         self.path = path
         self.reason = reason
+        self.identity = identity
+        self.unfinished = unfinished
 
 
 class WireFormatError(PipelineError):

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 
 from fashion_pubsub.classes import safe_class_name
-from fashion_pubsub.data.convert import write_atomically
 from fashion_pubsub.data.png import encode_grayscale_png
+from fashion_pubsub.files import write_atomically
 from fashion_pubsub.pipeline.wire import safe_stem
 
 

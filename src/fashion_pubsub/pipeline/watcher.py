@@ -1,9 +1,13 @@
 """Which files in the input folder are ready: those there at start, then each file that
-is closed after writing or renamed into the folder (inotify on Linux, no polling)."""
+is closed after writing or renamed into the folder (inotify on Linux, no polling), and
+each entry created there that no writer will close: a hard link, a symbolic link, a
+named pipe, a socket, a device node or a folder (the publisher rejects all but the first).
+"""
 
 import logging
 import os
 import queue
+import stat
 import sys
 import threading
 from collections.abc import Callable
@@ -52,8 +56,8 @@ class _InotifyArrivals:
         self._arrived = arrived
         self._rescan = rescan
         self._inotify = INotify()
-        self._inotify.add_watch(folder, flags.CLOSE_WRITE | flags.MOVED_TO)
-        self._overflow, self._directory = flags.Q_OVERFLOW, flags.ISDIR
+        self._inotify.add_watch(folder, flags.CLOSE_WRITE | flags.MOVED_TO | flags.CREATE)
+        self._overflow, self._created = flags.Q_OVERFLOW, flags.CREATE
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="inotify", daemon=True)
 
@@ -66,7 +70,9 @@ class _InotifyArrivals:
                 for event in self._inotify.read(timeout=self._WAKE_MS):
                     if event.mask & self._overflow:
                         self._rescan()  # the kernel dropped events: look at the folder itself
-                    elif not event.mask & self._directory:
+                    elif not event.mask & self._created:
+                        self._arrived(self._folder / event.name)
+                    elif _complete_on_creation(self._folder / event.name):
                         self._arrived(self._folder / event.name)
         except OSError:
             # Files stay in the folder; the next start's scan finds them.
@@ -79,6 +85,19 @@ class _InotifyArrivals:
         self._stopping.set()
         self._thread.join(timeout=5)
         self._inotify.close()
+
+
+def _complete_on_creation(path: Path) -> bool:
+    """A new entry that is all there is at once: anything but a new plain file, which a
+    writer is about to fill and whose close is the signal. A plain file with more than
+    one link is a hard link to a file that exists already."""
+    if not is_candidate(path):
+        return False  # hidden or temporary: the cheap test first, most creations end here
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return not stat.S_ISREG(status.st_mode) or status.st_nlink > 1
 
 
 class _Enqueue(FileSystemEventHandler):
@@ -135,9 +154,10 @@ class FolderWatcher:
         self._scan()
 
     def _scan(self) -> None:
-        for path in sorted(self._folder.iterdir()):
-            if path.is_file():
-                self._offer(path)
+        # Every entry, not only files: a named pipe or a folder left there is rejected
+        # with its reason rather than ignored for ever.
+        for name in sorted(os.listdir(self._folder)):
+            self._offer(self._folder / name)
 
     def _offer(self, path: Path) -> None:
         if path.parent == self._folder and is_candidate(path):

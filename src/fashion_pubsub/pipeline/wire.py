@@ -5,6 +5,7 @@ Pub/Sub attributes): see docs/wire-format.md. The Kafka key is the image id.
 """
 
 import hashlib
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,10 +39,36 @@ class ImageMessage:
 
 def image_id(source_file: str, pixels: np.ndarray) -> str:
     """Stable id of a file's image: the same name and pixels always give the same id, so a
-    republished or redelivered file is recognised; another file is another image."""
-    digest = hashlib.sha256(source_file.encode("utf-8", "surrogatepass"))
+    republished or redelivered file is recognised; another file is another image.
+
+    The name's exact bytes count, so `café.png` in Latin-1 and in UTF-8 are two images."""
+    digest = hashlib.sha256(_name_bytes(source_file))
     digest.update(pixels.tobytes())
     return digest.hexdigest()[:32]
+
+
+def name_attributes(source_file: str) -> dict[str, str]:
+    """`source_file` as attributes: the name itself when it is UTF-8; otherwise (a name
+    in Latin-1, say) its UTF-8 reading with each bad byte shown as U+FFFD, plus
+    `source_file_hex`, the exact bytes in hex. Kafka headers and Pub/Sub attributes take
+    only UTF-8 text, and a name must never be lost or jam the publisher.
+
+    Args:
+        source_file: a file name as Python reads it (`os.fsdecode`: undecodable bytes
+            are lone surrogates).
+    """
+    raw = _name_bytes(source_file)
+    try:
+        return {"source_file": raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"source_file": raw.decode("utf-8", "replace"), "source_file_hex": raw.hex()}
+
+
+def _name_bytes(source_file: str) -> bytes:
+    try:
+        return os.fsencode(source_file)
+    except UnicodeEncodeError:  # a lone surrogate that no file system name decodes to
+        return source_file.encode("utf-8", "surrogatepass")
 
 
 def encode(
@@ -56,7 +83,7 @@ def encode(
     attributes = {
         "schema": SCHEMA_VERSION,
         "image_id": identity,
-        "source_file": source_file,
+        **name_attributes(source_file),
         "shape": "28,28",
         "dtype": "uint8",
         "seen_at": f"{seen_at:.6f}",

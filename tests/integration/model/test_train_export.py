@@ -92,6 +92,9 @@ def test_trained_version_serves_int8_with_its_float_model_beside_it(
     assert metadata["quantization"]["weights"].startswith("int8")
     assert metadata["test_accuracy"] == round(report.test.accuracy, 4)
     assert metadata["float_test_accuracy"] == round(report.float_test.accuracy, 4)
+    metrics = json.loads((report.version_dir / "metrics.json").read_text())
+    assert 0 < metrics["training_cpu_seconds"]
+    assert metrics["config"]["crop_padding"] == QUICK.crop_padding == 0
     images = load_split(data_dir, "test").images[:64]
     served = predict_onnx(report.version_dir / "model.onnx", images)
     float_out = predict_onnx(report.version_dir / "model_float.onnx", images)

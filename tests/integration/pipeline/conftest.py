@@ -145,7 +145,12 @@ class Lane:
             ],
         )
 
-    def publisher(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def publisher(
+        self,
+        published: Path | None = None,
+        rejected: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
         return self._spawn(
             "publisher",
             [
@@ -153,9 +158,9 @@ class Lane:
                 "--input",
                 str(self.folder("input")),
                 "--published",
-                str(self.folder("published")),
+                str(published or self.folder("published")),
                 "--rejected",
-                str(self.folder("rejected")),
+                str(rejected or self.folder("rejected")),
             ],
             env,
         )

@@ -9,8 +9,8 @@ from PIL import Image
 from fashion_pubsub.brokers.base import Message, OutgoingMessage
 from fashion_pubsub.brokers.factory import create_broker
 from fashion_pubsub.brokers.pubsub import KEEP_SUFFIX
-from fashion_pubsub.data.convert import png_bytes
 from fashion_pubsub.data.dataset import load_split
+from fashion_pubsub.data.png import png_bytes
 from fashion_pubsub.pipeline.wire import encode
 from fashion_pubsub.settings import AppSettings, KafkaSettings, PubSubSettings
 

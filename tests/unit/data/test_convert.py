@@ -6,9 +6,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from fashion_pubsub.cli import main
-from fashion_pubsub.data.convert import convert_range, read_label
+from fashion_pubsub.data.convert import convert_range
 from fashion_pubsub.data.dataset import load_split, split_paths
 from fashion_pubsub.data.errors import RangeError
+from fashion_pubsub.data.png import read_label
 
 
 def test_converts_inclusive_range_with_labels_inside(data_dir: Path, tmp_path: Path) -> None:

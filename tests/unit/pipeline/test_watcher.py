@@ -108,3 +108,43 @@ def test_files_whose_events_the_kernel_dropped_are_found_by_a_rescan(tmp_path: P
     finally:
         if base != tmp_path:
             shutil.rmtree(base)
+
+
+def test_links_pipes_and_folders_created_in_the_folder_are_ready(
+    watched: tuple[Path, "queue.Queue[Path]"], tmp_path: Path
+) -> None:
+    folder, ready = watched
+    assert _drain(ready) == ["already-there.png"]
+    (tmp_path / "elsewhere.png").write_bytes(b"x")
+    os.link(tmp_path / "elsewhere.png", folder / "hard.png")  # no write, no close: IN_CREATE
+    (folder / "soft.png").symlink_to(tmp_path / "elsewhere.png")
+    os.mkfifo(folder / "pipe.png")
+    (folder / "x.png").mkdir()
+    (folder / ".hidden-link.png").symlink_to(tmp_path / "elsewhere.png")
+    assert _drain(ready) == ["hard.png", "soft.png", "pipe.png", "x.png"]
+
+
+def test_a_new_file_counts_once_when_its_writer_closes_it(
+    watched: tuple[Path, "queue.Queue[Path]"],
+) -> None:
+    folder, ready = watched
+    assert _drain(ready) == ["already-there.png"]
+    with (folder / "slow.png").open("wb") as file:  # created (IN_CREATE), then written
+        file.write(b"x")
+        assert _drain(ready, settle=0.2) == []
+    assert _drain(ready) == ["slow.png"]
+
+
+def test_the_start_up_scan_offers_every_entry(tmp_path: Path) -> None:
+    folder = tmp_path / "input"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.png")
+    (folder / "x.png").mkdir()
+    (folder / "a.png").write_bytes(b"x")
+    ready: queue.Queue[Path] = queue.Queue()
+    watcher = FolderWatcher(folder, ready)
+    watcher.start()
+    try:
+        assert _drain(ready) == ["a.png", "pipe.png", "x.png"]
+    finally:
+        watcher.stop()

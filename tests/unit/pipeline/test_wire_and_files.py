@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from fashion_pubsub.brokers.base import Message
-from fashion_pubsub.data.convert import png_bytes
+from fashion_pubsub.data.png import png_bytes
+from fashion_pubsub.files import move_unique
 from fashion_pubsub.pipeline.errors import RejectedFileError, WireFormatError
-from fashion_pubsub.pipeline.folders import move_unique
 from fashion_pubsub.pipeline.images import load_image
 from fashion_pubsub.pipeline.outputs import write_output
 from fashion_pubsub.pipeline.wire import decode, encode, safe_stem
@@ -82,7 +82,7 @@ def test_rgb_png_and_jpeg_are_accepted_as_grayscale(tmp_path: Path) -> None:
 
 def test_label_is_read_from_converted_png(tmp_path: Path) -> None:
     (tmp_path / "5.png").write_bytes(png_bytes(PIXELS, 4))
-    pixels, label = load_image(tmp_path / "5.png", 10**6)
+    pixels, label, _ = load_image(tmp_path / "5.png", 10**6)
     assert label == 4 and np.array_equal(pixels, PIXELS)
 
 
