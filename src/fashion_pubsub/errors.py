@@ -17,7 +17,9 @@ FashionPubSubError                  the CLI prints these as one line, not a trac
  │    ├── BrokerUnavailableError    it cannot be reached: retriable
  │    ├── TopicNotFoundError        a topic or subscription is missing: not retriable
  │    ├── TransactionAbortedError   a Kafka transaction was aborted; its batch comes again
- │    └── TransactionFencedError    a newer instance took over the transactional id: stop
+ │    ├── TransactionFencedError    a newer instance took over the transactional id: stop
+ │    └── PublishError              one message not published (`PublishResult.error`)
+ │         └── MessageTooLargeError over the broker's limits: publish it shrunk
  ├── ServingError                   serving/errors.py: the model server refused
  │    ├── ModelNotFoundError        404 unknown model, version or label
  │    ├── InvalidInputError         400 bad JSON, shape, dtype or value range
@@ -30,10 +32,13 @@ FashionPubSubError                  the CLI prints these as one line, not a trac
  │    ├── BasePathMissingError      gRPC FAILED_PRECONDITION: a reloaded base_path is absent
  │    ├── UnsupportedMethodError    gRPC UNIMPLEMENTED: Classify, Regress, MultiInference
  │    ├── ServingUnavailableError   client: the server is down or failing; retry
+ │    │    └── ServingResponseError client: its answer is unusable (NaN, shape, size...)
  │    └── ServingRequestError       client: the server refused the request; do not retry
  ├── PipelineError                  pipeline/errors.py: an image or message cannot be processed
  │    ├── RejectedFileError         a file goes to rejected/ with its reason
  │    ├── WireFormatError           a message goes to the dead-letter topic
+ │    ├── OutputPathError           no safe free output name for an image
+ │    ├── ResultsWriteError         the results log did not take a batch (disk full)
  │    └── HoldExpiredError          a batch held for the model server is given back (stopping)
  ├── ModelError                     model/errors.py: training or export failed
  │    ├── TrainingDependencyError   TensorFlow (the train extra) is not installed

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
+from fashion_pubsub.brokers.errors import PublishError
+
 ReleaseCallback = Callable[[], None]
 """Called by a consumer before it gives up messages it handed out (see `Consumer.on_release`)."""
 
@@ -32,11 +34,12 @@ class OutgoingMessage:
 
 @dataclass(frozen=True)
 class PublishResult:
-    """The broker's answer for one published message: an id on success, else the error."""
+    """The broker's answer for one published message: an id on success, else the error
+    (whose `retriable` says whether publishing it again can succeed)."""
 
     message: OutgoingMessage
     message_id: str | None = None
-    error: str | None = None
+    error: PublishError | None = None
 
     @property
     def ok(self) -> bool:

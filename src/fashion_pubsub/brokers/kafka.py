@@ -3,6 +3,7 @@ publishing, and consumer-group reading with commits of processed offsets only.""
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -20,9 +21,16 @@ from fashion_pubsub.brokers.base import (
     Publisher,
     PublishResult,
 )
-from fashion_pubsub.brokers.errors import BrokerError, BrokerUnavailableError
+from fashion_pubsub.brokers.errors import (
+    BrokerError,
+    BrokerUnavailableError,
+    MessageTooLargeError,
+    PublishError,
+)
+from fashion_pubsub.brokers.kafka_logs import RepeatFilter, client_log_config
 from fashion_pubsub.brokers.kafka_offsets import PartitionOffsets
 from fashion_pubsub.brokers.kafka_topics import plan_replication
+from fashion_pubsub.brokers.limits import MessageLimits, check, kafka_limits
 from fashion_pubsub.brokers.transactions import TransactionalSession
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.settings import KafkaSettings, TopicSettings
@@ -34,6 +42,23 @@ _ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA
 _COMMIT_INTERVAL_MS = 1000
 _HELD_POLL_MESSAGES = 100
 _ALREADY_GONE = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.GROUP_ID_NOT_FOUND)
+_TOO_LARGE = (KafkaError.MSG_SIZE_TOO_LARGE,)  # also librdkafka's own check
+# Failures that a later attempt can get past although librdkafka does not flag them
+# retriable: the broker was down or slow for the whole delivery timeout.
+_TRANSIENT = (
+    KafkaError._MSG_TIMED_OUT,
+    KafkaError._TIMED_OUT,
+    KafkaError._TRANSPORT,
+    KafkaError._ALL_BROKERS_DOWN,
+    KafkaError._QUEUE_FULL,
+    KafkaError.REQUEST_TIMED_OUT,
+    KafkaError.NETWORK_EXCEPTION,
+)
+# librdkafka's default `message.max.bytes`.
+_DEFAULT_MESSAGE_MAX_BYTES = 1_000_000
+# A broker refused a message as too large although it passed our check (its topic's
+# `max.message.bytes` is lower): shrink it this far.
+_BROKER_REFUSED_BYTES = 100_000
 
 
 class KafkaBroker(Broker):
@@ -50,6 +75,11 @@ class KafkaBroker(Broker):
     def __init__(self, settings: KafkaSettings, topics: TopicSettings) -> None:
         self._settings = settings
         self._topics = topics
+        # One for all of this broker's clients: an outage is logged once, not per client.
+        self._repeats = RepeatFilter()
+
+    def _admin_client(self) -> AdminClient:
+        return AdminClient({**self._settings.as_librdkafka(), **client_log_config(self._repeats)})
 
     def _unavailable(self, exc: Exception) -> BrokerUnavailableError:
         return BrokerUnavailableError(
@@ -58,11 +88,13 @@ class KafkaBroker(Broker):
         )
 
     def ensure_topics(self) -> None:
-        admin = AdminClient(self._settings.as_librdkafka())
+        admin = self._admin_client()
         try:
             existing = set(admin.list_topics(timeout=15).topics)
         except KafkaException as exc:
             raise self._unavailable(exc) from exc
+        finally:
+            admin.poll(0)  # serve its log lines
         wanted = [name for name in self._topics.topic_names if name not in existing]
         if not wanted:
             return
@@ -83,9 +115,10 @@ class KafkaBroker(Broker):
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise BrokerError(f"creating Kafka topic {name} failed: {exc}") from exc
+        admin.poll(0)
 
     def delete_topics(self) -> None:
-        admin = AdminClient(self._settings.as_librdkafka())
+        admin = self._admin_client()
         topics = admin.delete_topics(list(self._topics.topic_names), operation_timeout=30)
         groups = admin.delete_consumer_groups([self._topics.consumer_group], request_timeout=15)
         deletions = {**topics, **groups}
@@ -99,10 +132,10 @@ class KafkaBroker(Broker):
                     ) from exc
 
     def publisher(self, topic: str) -> Publisher:
-        return KafkaPublisher(self._settings, topic)
+        return KafkaPublisher(self._settings, topic, self._repeats)
 
     def consumer(self) -> Consumer:
-        return KafkaConsumer(self._settings, self._topics)
+        return KafkaConsumer(self._settings, self._topics, self._repeats)
 
     def transactional_session(self, instance_id: str) -> TransactionalSession:
         """Exactly-once processing: see brokers/transactions.py.
@@ -112,7 +145,7 @@ class KafkaBroker(Broker):
         """
         from fashion_pubsub.brokers.kafka_transactions import KafkaTransactions
 
-        return KafkaTransactions(self._settings, self._topics, instance_id)
+        return KafkaTransactions(self._settings, self._topics, instance_id, self._repeats)
 
 
 class KafkaPublisher(Publisher):
@@ -122,26 +155,35 @@ class KafkaPublisher(Publisher):
     record batch per request instead of one per partition, which measured ~25 % less
     broker CPU per image at 6 partitions. Keys still name the image, but no longer
     choose its partition.
+
+    A message refused by librdkafka or the broker (too large, a header that is not
+    text) is that message's failure, in its result; the rest of the batch goes on.
+
+    Args:
+        settings: bootstrap servers and client properties.
+        topic: the topic to publish to.
+        repeats: holds back repeated client log lines (shared by a broker's clients).
     """
 
-    def __init__(self, settings: KafkaSettings, topic: str) -> None:
+    def __init__(self, settings: KafkaSettings, topic: str, repeats: RepeatFilter) -> None:
         self._topic = topic
         self._batches = 0
         self._partition_count: int | None = None
-        self._producer = _Producer(
-            {
-                # Tuning, which a client properties file may override. No compression:
-                # on one machine the CPU, not the network, limits throughput, and lz4
-                # measured ~8 % slower end to end; set lz4 for a real network.
-                "linger.ms": 5,
-                "compression.type": "none",
-                **settings.as_librdkafka(),
-                # What at-least-once delivery without duplicates relies on: not overridable.
-                "acks": "all",
-                "enable.idempotence": True,
-                "delivery.timeout.ms": _DELIVERY_TIMEOUT_MS,
-            }
-        )
+        config = {
+            # Tuning, which a client properties file may override. No compression:
+            # on one machine the CPU, not the network, limits throughput, and lz4
+            # measured ~8 % slower end to end; set lz4 for a real network.
+            "linger.ms": 5,
+            "compression.type": "none",
+            **settings.as_librdkafka(),
+            **client_log_config(repeats),
+            # What at-least-once delivery without duplicates relies on: not overridable.
+            "acks": "all",
+            "enable.idempotence": True,
+            "delivery.timeout.ms": _DELIVERY_TIMEOUT_MS,
+        }
+        self.limits = kafka_limits(int(config.get("message.max.bytes", _DEFAULT_MESSAGE_MAX_BYTES)))
+        self._producer = _Producer(config)
 
     def publish(self, messages: Iterable[OutgoingMessage]) -> list[PublishResult]:
         results: list[PublishResult | None] = []
@@ -150,10 +192,17 @@ class KafkaPublisher(Publisher):
         for index, message in enumerate(messages):
             results.append(None)
             sent.append(message)
-            self._produce(message, partition, partial(self._delivered, results, index, message))
+            refused = check(message, self.limits) or self._produce(
+                message, partition, partial(self._delivered, results, index, message)
+            )
+            if refused is not None:
+                results[index] = PublishResult(message, error=refused)
         self._producer.flush(_DELIVERY_TIMEOUT_MS / 1000 + 5)
         confirmed = [
-            result or PublishResult(message, error="not confirmed by Kafka in time")
+            result
+            or PublishResult(
+                message, error=PublishError("not confirmed by Kafka in time", retriable=True)
+            )
             for result, message in zip(results, sent, strict=True)
         ]
         if not all(result.ok for result in confirmed):
@@ -175,7 +224,10 @@ class KafkaPublisher(Publisher):
         self._batches += 1
         return self._batches % self._partition_count
 
-    def _produce(self, message: OutgoingMessage, partition: int, callback: Any) -> None:
+    def _produce(
+        self, message: OutgoingMessage, partition: int, callback: Any
+    ) -> PublishError | None:
+        """Hand the message to librdkafka; the error if it refused it at once."""
         while True:
             try:
                 self._producer.produce(
@@ -186,12 +238,16 @@ class KafkaPublisher(Publisher):
                     headers=list(message.attributes.items()),
                     on_delivery=callback,
                 )
-                return
+                return None
             except BufferError:  # local queue full: let deliveries drain, then retry
                 self._producer.poll(0.05)
+            except KafkaException as exc:
+                return _publish_error(exc.args[0], self.limits)
+            except (UnicodeError, TypeError, ValueError) as exc:  # a key or header not text
+                return PublishError(f"Kafka cannot send this message: {exc}", cause=exc)
 
-    @staticmethod
     def _delivered(
+        self,
         results: list[PublishResult | None],
         index: int,
         message: OutgoingMessage,
@@ -199,13 +255,28 @@ class KafkaPublisher(Publisher):
         record: _KafkaMessage,
     ) -> None:
         if error is not None:
-            results[index] = PublishResult(message, error=str(error))
+            results[index] = PublishResult(message, error=_publish_error(error, self.limits))
         else:
             position = f"{record.topic()}[{record.partition()}]@{record.offset()}"
             results[index] = PublishResult(message, message_id=position)
 
     def close(self) -> None:
         self._producer.flush(_DELIVERY_TIMEOUT_MS / 1000 + 5)
+
+
+def _publish_error(error: KafkaError, limits: MessageLimits) -> PublishError:
+    """Our error for librdkafka's, keeping it as the cause."""
+    cause = KafkaException(error)
+    if error.code() in _TOO_LARGE:
+        smaller = replace(
+            limits, max_message_bytes=min(limits.max_message_bytes, _BROKER_REFUSED_BYTES)
+        )
+        return MessageTooLargeError(f"Kafka refused the message: {error.str()}", smaller, cause)
+    return PublishError(
+        f"Kafka did not take the message: {error.str()}",
+        retriable=error.retriable() or error.code() in _TRANSIENT,
+        cause=cause,
+    )
 
 
 class KafkaConsumer(Consumer):
@@ -220,10 +291,13 @@ class KafkaConsumer(Consumer):
 
     _OVERRIDES: dict[str, Any] = {}  # what a subclass changes (transactions: no auto commit)
 
-    def __init__(self, settings: KafkaSettings, topics: TopicSettings) -> None:
+    def __init__(
+        self, settings: KafkaSettings, topics: TopicSettings, repeats: RepeatFilter
+    ) -> None:
         self._consumer = _Consumer(
             {
                 **settings.as_librdkafka(),
+                **client_log_config(repeats),
                 "group.id": topics.consumer_group,
                 "enable.auto.commit": True,
                 "enable.auto.offset.store": False,

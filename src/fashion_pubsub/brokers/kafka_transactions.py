@@ -23,7 +23,13 @@ from fashion_pubsub.brokers.errors import (
     TransactionAbortedError,
     TransactionFencedError,
 )
-from fashion_pubsub.brokers.kafka import KafkaConsumer, KafkaPublisher
+from fashion_pubsub.brokers.kafka import (
+    _DEFAULT_MESSAGE_MAX_BYTES,
+    KafkaConsumer,
+    KafkaPublisher,
+)
+from fashion_pubsub.brokers.kafka_logs import RepeatFilter, client_log_config
+from fashion_pubsub.brokers.limits import kafka_limits
 from fashion_pubsub.brokers.transactions import TransactionalSession, parse_position
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.settings import KafkaSettings, TopicSettings
@@ -41,14 +47,22 @@ class KafkaTransactions(TransactionalSession):
         settings: bootstrap servers and client properties.
         topics: the input topic and consumer group.
         instance_id: names the transactional id (`<group>-<instance_id>`).
+        repeats: holds back repeated client log lines (shared by the broker's clients).
     """
 
-    def __init__(self, settings: KafkaSettings, topics: TopicSettings, instance_id: str) -> None:
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        topics: TopicSettings,
+        instance_id: str,
+        repeats: RepeatFilter,
+    ) -> None:
         self.transactional_id = f"{topics.consumer_group}-{instance_id}"
-        self._config = {
+        self._config: dict[str, Any] = {
             "linger.ms": 5,
             "compression.type": "none",
             **settings.as_librdkafka(),
+            **client_log_config(repeats),
             "acks": "all",
             "enable.idempotence": True,
             "transactional.id": self.transactional_id,
@@ -63,7 +77,10 @@ class KafkaTransactions(TransactionalSession):
         self._fenced = False  # a fenced producer can do nothing more, not even abort
         self.producer = self._new_producer()
         log_event(logger, "transactions_ready", transactional_id=self.transactional_id)
-        self._consumer = TransactionalConsumer(settings, topics, self)
+        self.limits = kafka_limits(
+            int(self._config.get("message.max.bytes", _DEFAULT_MESSAGE_MAX_BYTES))
+        )
+        self._consumer = TransactionalConsumer(settings, topics, repeats, self)
         self.consumer = self._consumer
 
     def _new_producer(self) -> _Producer:
@@ -217,6 +234,7 @@ class TransactionalPublisher(KafkaPublisher):
         self._topic = topic
         self._batches = 0
         self._partition_count: int | None = None
+        self.limits = session.limits
 
     @property
     def _producer(self) -> _Producer:  # type: ignore[override]
@@ -237,10 +255,14 @@ class TransactionalConsumer(KafkaConsumer):
     _OVERRIDES = {"enable.auto.commit": False, "isolation.level": "read_committed"}
 
     def __init__(
-        self, settings: KafkaSettings, topics: TopicSettings, session: KafkaTransactions
+        self,
+        settings: KafkaSettings,
+        topics: TopicSettings,
+        repeats: RepeatFilter,
+        session: KafkaTransactions,
     ) -> None:
         self._session = session
-        super().__init__(settings, topics)
+        super().__init__(settings, topics, repeats)
 
     def ack(self, messages: Sequence[Message]) -> None:
         """Commit the session's transaction with the offsets these acks make committable."""

@@ -41,8 +41,9 @@ from fashion_pubsub.brokers.base import (
     Publisher,
     PublishResult,
 )
-from fashion_pubsub.brokers.errors import TopicNotFoundError
+from fashion_pubsub.brokers.errors import MessageTooLargeError, PublishError, TopicNotFoundError
 from fashion_pubsub.brokers.kafka_offsets import PartitionOffsets
+from fashion_pubsub.brokers.limits import MessageLimits
 from fashion_pubsub.brokers.transactions import TransactionalSession
 from fashion_pubsub.errors import ConfigurationError
 from fashion_pubsub.settings import TopicSettings
@@ -224,7 +225,7 @@ class MemoryBroker(Broker):
         """Store one message (the caller holds the lock)."""
         logs = self._logs.get(topic)
         if logs is None:
-            return PublishResult(message, error=f"topic {topic} not found")
+            return PublishResult(message, error=PublishError(f"topic {topic} not found"))
         refused = self._refusal(topic, message)
         if refused is not None:
             return PublishResult(message, error=refused)
@@ -237,14 +238,17 @@ class MemoryBroker(Broker):
         self._lock.notify_all()
         return PublishResult(message, message_id=position)
 
-    def _refusal(self, topic: str, message: OutgoingMessage) -> str | None:
+    def _refusal(self, topic: str, message: OutgoingMessage) -> PublishError | None:
         if self._max_bytes is not None and _size(message) > self._max_bytes:
-            return f"MSG_SIZE_TOO_LARGE: {_size(message)} bytes > {self._max_bytes}"
+            return MessageTooLargeError(
+                f"MSG_SIZE_TOO_LARGE: {_size(message)} bytes > {self._max_bytes}",
+                MessageLimits(max_message_bytes=self._max_bytes),
+            )
         for rule in self._failures.get(topic, []):
             if rule.times != 0 and rule.when(message):
                 if rule.times is not None:
                     rule.times -= 1
-                return rule.error
+                return PublishError(rule.error, retriable=True)  # a broker that failed
         return None
 
     def _dead_letter_by_policy(self, leased: _Leased) -> None:

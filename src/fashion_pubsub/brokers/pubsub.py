@@ -18,6 +18,7 @@ from google.api_core import retry
 from google.cloud import pubsub_v1
 from google.protobuf import duration_pb2
 
+from fashion_pubsub.brokers.backoff import Backoff
 from fashion_pubsub.brokers.base import (
     Broker,
     Consumer,
@@ -26,7 +27,13 @@ from fashion_pubsub.brokers.base import (
     Publisher,
     PublishResult,
 )
-from fashion_pubsub.brokers.errors import BrokerError, BrokerUnavailableError, TopicNotFoundError
+from fashion_pubsub.brokers.errors import (
+    BrokerError,
+    BrokerUnavailableError,
+    PublishError,
+    TopicNotFoundError,
+)
+from fashion_pubsub.brokers.limits import PUBSUB_LIMITS, check
 from fashion_pubsub.brokers.pubsub_acks import acknowledge
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.settings import PubSubSettings, TopicSettings
@@ -38,8 +45,24 @@ _ADMIN_TIMEOUT = 30.0
 _ADMIN_RETRY = retry.Retry(predicate=retry.if_exception_type(gexc.ServiceUnavailable), timeout=10.0)
 _PUBLISH_TIMEOUT = 60.0
 _MESSAGES_PER_CALL = 100
+# Pub/Sub's limit for one Publish request is 10 MB; keep room for the request's framing.
+_MAX_REQUEST_BYTES = 9_000_000
+# Errors after which the same call may succeed later.
+_TRANSIENT = (
+    gexc.ServiceUnavailable,
+    gexc.DeadlineExceeded,
+    gexc.InternalServerError,
+    gexc.Aborted,
+    gexc.TooManyRequests,
+    gexc.Unknown,
+    gexc.RetryError,
+)
 _EMPTY_PULL_PAUSE_SECONDS = 0.005
 _MAX_EMPTY_PULL_PAUSE_SECONDS = 0.05
+# After a failed pull: wait 0.1 s, doubling to 5 s, in naps of at most 0.5 s each.
+_FIRST_BACKOFF_SECONDS = 0.1
+_MAX_BACKOFF_SECONDS = 5.0
+_MAX_BACKOFF_SLEEP_SECONDS = 0.5
 KEEP_SUFFIX = "-keep"
 
 
@@ -198,7 +221,17 @@ class PubSubPublisher(Publisher):
     google-cloud-pubsub's batching publisher spends ~40 us of CPU per message on futures,
     locks and wrapper objects (measured); our batches are already batches, so one
     Publish call per chunk of raw protobuf messages does the same work for a fraction.
+
+    Pub/Sub refuses a whole call for one message over its limits, so each message is
+    checked first: one that cannot be sent fails alone, in its result. A call stays under
+    the 10 MB request limit too.
+
+    Args:
+        settings: project and emulator host.
+        topic: the topic to publish to.
     """
+
+    limits = PUBSUB_LIMITS
 
     def __init__(self, settings: PubSubSettings, topic: str) -> None:
         from google.pubsub_v1 import PublisherClient
@@ -207,43 +240,77 @@ class PubSubPublisher(Publisher):
         self._topic = self._client.topic_path(settings.project_id, topic)
 
     def publish(self, messages: Iterable[OutgoingMessage]) -> list[PublishResult]:
-        results: list[PublishResult] = []
-        chunk: list[OutgoingMessage] = []
-        for message in messages:
-            chunk.append(message)
-            if len(chunk) == _MESSAGES_PER_CALL:  # send while the caller builds the rest
-                results += self._send(chunk)
-                chunk = []
+        results: list[PublishResult | None] = []
+        chunk: list[tuple[int, OutgoingMessage, Any]] = []
+        chunk_bytes = 0
+        for index, message in enumerate(messages):
+            results.append(None)
+            encoded = self._encode(message)
+            if isinstance(encoded, PublishError):
+                results[index] = PublishResult(message, error=encoded)
+                continue
+            size = encoded.ByteSize()
+            if chunk and (
+                len(chunk) == _MESSAGES_PER_CALL or chunk_bytes + size > _MAX_REQUEST_BYTES
+            ):  # send while the caller builds the rest
+                self._send_into(results, chunk)
+                chunk, chunk_bytes = [], 0
+            chunk.append((index, message, encoded))
+            chunk_bytes += size
         if chunk:
-            results += self._send(chunk)
-        return results
+            self._send_into(results, chunk)
+        return [r for r in results if r is not None]
 
-    def _send(self, chunk: list[OutgoingMessage]) -> list[PublishResult]:
-        from google.pubsub_v1 import PublishRequest, PubsubMessage
+    def _encode(self, message: OutgoingMessage) -> Any:
+        """The raw protobuf message, or the error that keeps it from being sent."""
+        from google.pubsub_v1 import PubsubMessage
 
-        request = PublishRequest.pb()(
-            topic=self._topic,
-            messages=[
-                PubsubMessage.pb()(data=m.payload, attributes={**m.attributes, "key": m.key})
-                for m in chunk
-            ],
-        )
+        refused = check(message, self.limits)
+        if refused is not None:
+            return refused
+        try:
+            return PubsubMessage.pb()(
+                data=message.payload, attributes={**message.attributes, "key": message.key}
+            )
+        except (UnicodeError, TypeError, ValueError) as exc:  # an attribute that is not text
+            return PublishError(f"Pub/Sub cannot send this message: {exc}", cause=exc)
+
+    def _send_into(
+        self, results: list[PublishResult | None], chunk: list[tuple[int, OutgoingMessage, Any]]
+    ) -> None:
+        for (index, _, _), result in zip(chunk, self._send(chunk), strict=True):
+            results[index] = result
+
+    def _send(self, chunk: list[tuple[int, OutgoingMessage, Any]]) -> list[PublishResult]:
+        from google.pubsub_v1 import PublishRequest
+
+        request = PublishRequest.pb()(topic=self._topic, messages=[e for _, _, e in chunk])
         try:
             response = self._client.publish(request=request, timeout=_PUBLISH_TIMEOUT)
-        except gexc.NotFound:
-            return _failed(chunk, "topic not found: run `fashion-pubsub init-brokers`")
+        except gexc.InvalidArgument as exc:
+            if len(chunk) > 1:  # one message spoils the call: send each alone to find it
+                return [r for item in chunk for r in self._send([item])]
+            return _failed(chunk, PublishError(f"Pub/Sub refused the message: {exc}", cause=exc))
+        except gexc.NotFound as exc:
+            error = PublishError("topic not found: run `fashion-pubsub init-brokers`", cause=exc)
+            return _failed(chunk, error)
         except gexc.GoogleAPIError as exc:  # call errors and retries exhausted: per message
-            return _failed(chunk, f"{type(exc).__name__}: {exc}")
+            retriable = isinstance(exc, _TRANSIENT)
+            error = PublishError(f"{type(exc).__name__}: {exc}", retriable=retriable, cause=exc)
+            return _failed(chunk, error)
         return [
-            PublishResult(m, message_id=i) for m, i in zip(chunk, response.message_ids, strict=True)
+            PublishResult(m, message_id=i)
+            for (_, m, _), i in zip(chunk, response.message_ids, strict=True)
         ]
 
     def close(self) -> None:
         self._client.transport.close()  # type: ignore[no-untyped-call]
 
 
-def _failed(chunk: list[OutgoingMessage], error: str) -> list[PublishResult]:
-    return [PublishResult(m, error=error) for m in chunk]
+def _failed(
+    chunk: list[tuple[int, OutgoingMessage, Any]], error: PublishError
+) -> list[PublishResult]:
+    return [PublishResult(m, error=error) for _, m, _ in chunk]
 
 
 class PubSubConsumer(Consumer):
@@ -255,6 +322,7 @@ class PubSubConsumer(Consumer):
         self._unavailable = unavailable
         self._ack_deadline = settings.ack_deadline_seconds
         self._idle_pause = _EMPTY_PULL_PAUSE_SECONDS
+        self._pull_failures = Backoff(_FIRST_BACKOFF_SECONDS, _MAX_BACKOFF_SECONDS)
 
     def receive(self, max_messages: int, timeout: float) -> list[Message]:
         deadline = time.monotonic() + timeout
@@ -272,6 +340,11 @@ class PubSubConsumer(Consumer):
                 return []
 
     def _pull(self, max_messages: int, timeout: float) -> list[Any]:
+        """A pull; nothing while Pub/Sub fails in a way that may pass (then wait a while)."""
+        wait = self._pull_failures.remaining()
+        if wait > 0:  # backing off: come back to the caller, who may want to stop
+            time.sleep(min(wait, _MAX_BACKOFF_SLEEP_SECONDS))
+            return []
         try:
             response = self._client.pull(
                 subscription=self._path,
@@ -279,14 +352,29 @@ class PubSubConsumer(Consumer):
                 timeout=max(timeout, 0.5),
                 retry=None,
             )
-        except gexc.DeadlineExceeded:
-            return []
         except gexc.NotFound as exc:
             raise TopicNotFoundError(
                 f"subscription {self._path} does not exist: run `fashion-pubsub init-brokers`"
             ) from exc
-        except gexc.ServiceUnavailable as exc:
-            raise self._unavailable(exc) from exc
+        except gexc.DeadlineExceeded:
+            return []  # a long pull that found nothing: not a failure
+        except _TRANSIENT as exc:
+            # UNAVAILABLE and the like while the service restarts or the network drops:
+            # the subscriber keeps running and pulls again after a backoff.
+            backoff = self._pull_failures.failed()
+            log_event(
+                logger,
+                "pull_failed",
+                logging.WARNING,
+                subscription=self._path,
+                retry_in=round(backoff, 3),
+                failures=self._pull_failures.count,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            return []
+        if self._pull_failures.count:
+            log_event(logger, "pull_recovered", failures=self._pull_failures.count)
+            self._pull_failures.reset()
         # The raw protobuf, not the proto-plus wrapper: each wrapped field access is a
         # Python-level conversion, several per message, thousands of messages a second.
         return list(type(response).pb(response).received_messages)

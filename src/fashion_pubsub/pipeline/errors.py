@@ -54,6 +54,15 @@ class WireFormatError(PipelineError):
         self.reason = reason
 
 
+class OutputPathError(PipelineError):
+    """No output name inside the output folder is free for an image."""
+
+
+class ResultsWriteError(PipelineError):
+    """The results log could not take a batch's records (disk full, say): the batch
+    must not be acknowledged."""
+
+
 class HoldExpiredError(PipelineError):
     """A batch held while the model server is unavailable is given back unprocessed: the
     subscriber is stopping. (An outage alone never ends a hold: see the subscriber.)"""

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from fashion_pubsub.brokers.base import Broker
+from fashion_pubsub.brokers.limits import FittingPublisher
 from fashion_pubsub.brokers.transactions import SupportsTransactions
 from fashion_pubsub.errors import ConfigurationError
 from fashion_pubsub.logs import log_event
@@ -23,6 +24,8 @@ from fashion_pubsub.settings import (
 )
 
 logger = logging.getLogger(__name__)
+
+DEAD_LETTER_KEPT = ("dead_letter_reason", "original_position", "delivery_attempt")
 
 
 @contextmanager
@@ -76,13 +79,19 @@ def open_channels(
         return Channels(
             consumer=session.consumer,
             predictions=session.publisher(topics.predictions_topic),
-            dead_letters=session.publisher(topics.dead_letter_topic),
+            dead_letters=FittingPublisher(
+                session.publisher(topics.dead_letter_topic), keep=DEAD_LETTER_KEPT
+            ),
             transactions=session,
         )
     return Channels(
         consumer=stack.enter_context(broker.consumer()),
         predictions=stack.enter_context(broker.publisher(topics.predictions_topic)),
-        dead_letters=stack.enter_context(broker.publisher(topics.dead_letter_topic)),
+        # A dead letter that no longer fits the broker is sent shrunk, its reason kept.
+        dead_letters=FittingPublisher(
+            stack.enter_context(broker.publisher(topics.dead_letter_topic)),
+            keep=DEAD_LETTER_KEPT,
+        ),
     )
 
 

@@ -40,12 +40,17 @@ from fashion_pubsub.brokers.base import (
     Publisher,
     PublishResult,
 )
-from fashion_pubsub.brokers.errors import TransactionAbortedError, TransactionFencedError
+from fashion_pubsub.brokers.errors import (
+    PublishError,
+    TransactionAbortedError,
+    TransactionFencedError,
+)
 from fashion_pubsub.brokers.transactions import TransactionalSession
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.pipeline.errors import HoldExpiredError, WireFormatError
 from fashion_pubsub.pipeline.journal import CommitJournal
 from fashion_pubsub.pipeline.outcome import FailureCounter, Item, Outcome, describe, halves
+from fashion_pubsub.pipeline.outputs import remove_stale_temporaries
 from fashion_pubsub.pipeline.recorder import Recorder
 from fashion_pubsub.pipeline.results import DoneIndex
 from fashion_pubsub.pipeline.stats import Stats
@@ -97,7 +102,7 @@ class ImageSubscriber:
         self._client = client
         self._settings = settings
         self._stats = stats
-        self._index = DoneIndex(settings.results_path().parent)
+        self._index = DoneIndex(settings.results_path().parent, own_log=settings.results_path())
         self._exactly_once = channels.transactions is not None
         self._rewinds = 0  # exactly-once: times the input went back to the committed offsets
         self._journal = CommitJournal(settings.results_path().with_suffix(".commit.json"))
@@ -110,6 +115,8 @@ class ImageSubscriber:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
         self._in_flight: _Batch | None = None
         settings.output_dir.mkdir(parents=True, exist_ok=True)
+        for stale in remove_stale_temporaries(settings.output_dir):
+            log_event(logger, "stale_temporary_removed", file=stale.name)
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until `stop` is set."""
@@ -402,7 +409,8 @@ class ImageSubscriber:
             logger.exception(
                 "dead_letters_not_published positions=%s", [m.position for m, _ in bad[:3]]
             )
-            results = [PublishResult(letter, error=describe(exc)) for letter in letters]
+            error = PublishError(describe(exc), cause=exc)
+            results = [PublishResult(letter, error=error) for letter in letters]
         for (message, reason), result in zip(bad, results, strict=True):
             log_event(
                 logger,

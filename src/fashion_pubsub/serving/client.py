@@ -6,11 +6,14 @@ no JSON arrays) when the server has it, and falls back to TF Serving's JSON pred
 servers that do not (a real tensorflow_model_server).
 
 Errors tell the caller what to do: ServingUnavailableError (back off and retry: the
-server is down, overloaded, or has no model loaded yet) or ServingRequestError (the
-request itself is bad: dead-letter it).
+server is down, overloaded, or has no model loaded yet), its subclass
+ServingResponseError (the server answered something unusable: see answers.py), or
+ServingRequestError (the request itself is bad: dead-letter it). Answer bodies are read
+up to a limit that grows with the batch, so a runaway server cannot fill our memory.
 """
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -19,7 +22,17 @@ import httpx
 import numpy as np
 import orjson
 
-from fashion_pubsub.serving.errors import ServingRequestError, ServingUnavailableError
+from fashion_pubsub.serving.answers import (
+    MAX_FIXED_BYTES,
+    checked_probabilities,
+    checked_version,
+    max_answer_bytes,
+)
+from fashion_pubsub.serving.errors import (
+    ServingRequestError,
+    ServingResponseError,
+    ServingUnavailableError,
+)
 
 if TYPE_CHECKING:
     from fashion_pubsub.serving.model_client import ModelClient
@@ -30,6 +43,31 @@ _PREDICT_URL = re.compile(
 )
 _HEADER = "Inference-Header-Content-Length"
 _OUTPUT = "probabilities"
+_FLOAT32_BYTES = 4
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A response whose body was read (within its limit)."""
+
+    url: str
+    status_code: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON.
+
+        Raises:
+            ServingResponseError: it is not JSON.
+        """
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError as exc:
+            raise ServingResponseError(
+                f"{self.url} answered {self.status_code} with a body that is not JSON: "
+                f"{self.body[:200]!r}"
+            ) from exc
 
 
 @dataclass(frozen=True)
@@ -46,9 +84,15 @@ class ServingClient:
     Args:
         predict_url: the TF Serving predict URL of the model.
         timeout: seconds for connecting and for each response.
+        transport: an httpx transport instead of the network (tests).
     """
 
-    def __init__(self, predict_url: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        predict_url: str,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         match = _PREDICT_URL.match(predict_url.strip())
         if match is None:
             raise ServingRequestError(
@@ -60,6 +104,7 @@ class ServingClient:
         suffix = f"/versions/{self.version}" if self.version else ""
         self.infer_url = f"{self.base}/v2/models/{self.name}{suffix}/infer"
         self._timeout = timeout
+        self._transport = transport
         self._client: httpx.Client | None = None
         self._speaks_v2: bool | None = None
         self._tf_version: str | None = self.version
@@ -84,7 +129,8 @@ class ServingClient:
         """Probabilities for uint8 images [N,28,28] (or [N,28,28,1]).
 
         Raises:
-            ServingUnavailableError: retry later.
+            ServingUnavailableError: retry later (ServingResponseError: the server
+                answered something unusable).
             ServingRequestError: this batch cannot succeed.
         """
         images = np.ascontiguousarray(images, dtype=np.uint8)
@@ -111,15 +157,17 @@ class ServingClient:
             self._client = httpx.Client(
                 timeout=httpx.Timeout(self._timeout),
                 limits=httpx.Limits(max_keepalive_connections=4),
+                transport=self._transport,
             )
         return self._client
 
     def _probe_v2(self) -> bool:
-        response = self._send("GET", f"{self.base}/v2/health/live")
+        answer = self._send("GET", f"{self.base}/v2/health/live", MAX_FIXED_BYTES)
         try:
-            return response.status_code == 200 and "live" in response.json()
-        except ValueError:
+            body = answer.json()
+        except ServingResponseError:  # a server without V2 may answer 404 in HTML
             return False
+        return answer.status_code == 200 and isinstance(body, dict) and "live" in body
 
     def _infer_v2(self, images: np.ndarray) -> Prediction:
         header = orjson.dumps(
@@ -135,14 +183,15 @@ class ServingClient:
                 "outputs": [{"name": _OUTPUT, "parameters": {"binary_data": True}}],
             }
         )
-        response = self._send(
+        answer = self._send(
             "POST",
             self.infer_url,
+            max_answer_bytes(len(images)),
             content=header + images.tobytes(),
             headers={_HEADER: str(len(header)), "Content-Type": "application/octet-stream"},
         )
-        self._raise_for_status(response)
-        return _parse_v2(response, len(images))
+        self._raise_for_status(answer)
+        return _parse_v2(answer, len(images))
 
     def _predict_tf(self, images: np.ndarray) -> Prediction:
         if self._tf_version is None:
@@ -150,45 +199,58 @@ class ServingClient:
         body = orjson.dumps(
             {"instances": images.reshape(len(images), 28, 28, 1)}, option=orjson.OPT_SERIALIZE_NUMPY
         )
-        response = self._send(
-            "POST", self.predict_url, content=body, headers={"Content-Type": "application/json"}
+        answer = self._send(
+            "POST",
+            self.predict_url,
+            max_answer_bytes(len(images)),
+            content=body,
+            headers={"Content-Type": "application/json"},
         )
-        self._raise_for_status(response)
-        try:
-            probabilities = np.asarray(response.json()["predictions"], dtype=np.float32)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ServingUnavailableError(
-                f"{self.predict_url} answered without predictions: {response.text[:200]}"
-            ) from exc
-        return Prediction(_checked(probabilities, len(images), self.predict_url), self._tf_version)
+        self._raise_for_status(answer)
+        document = answer.json()
+        if not isinstance(document, dict) or "predictions" not in document:
+            raise ServingResponseError(
+                f"{self.predict_url} answered without predictions: {answer.body[:200]!r}"
+            )
+        probabilities = checked_probabilities(
+            document["predictions"], len(images), self.predict_url
+        )
+        return Prediction(probabilities, self._tf_version)
 
     def _tf_latest_version(self) -> str:
-        response = self._send("GET", f"{self.base}/v1/models/{self.name}")
-        self._raise_for_status(response)
+        answer = self._send("GET", f"{self.base}/v1/models/{self.name}", MAX_FIXED_BYTES)
+        self._raise_for_status(answer)
         try:
-            rows = response.json()["model_version_status"]
+            rows = answer.json()["model_version_status"]
             versions = [int(r["version"]) for r in rows if r.get("state") == "AVAILABLE"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ServingUnavailableError(f"{self.base} has no usable model status") from exc
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ServingResponseError(f"{self.base} has no usable model status") from exc
         if not versions:
             raise ServingUnavailableError(f"model {self.name!r} has no AVAILABLE version yet")
-        return str(max(versions))
+        return checked_version(max(versions), self.base)
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def _send(self, method: str, url: str, limit: int, **kwargs: Any) -> _Answer:
+        """Send a request and read its answer, at most `limit` bytes of body."""
         try:
-            return self._http().request(method, url, **kwargs)
+            request = self._http().build_request(method, url, **kwargs)
+            response = self._http().send(request, stream=True)
+            try:
+                body = _read_limited(response, limit)
+            finally:
+                response.close()
         except httpx.TransportError as exc:
             raise ServingUnavailableError(
                 f"model server at {self.base} cannot be reached ({exc!r}); start it or fix the URL"
             ) from exc
+        return _Answer(url, response.status_code, response.headers, body)
 
-    def _raise_for_status(self, response: httpx.Response) -> None:
-        if response.status_code < 400:
+    def _raise_for_status(self, answer: _Answer) -> None:
+        if answer.status_code < 400:
             return
-        message = f"{response.request.url} answered {response.status_code}: {_error(response)}"
+        message = f"{answer.url} answered {answer.status_code}: {_error(answer)}"
         # 400/413/422: this batch is bad. 404 and 5xx: the server or its model is not
         # there yet (or being replaced): the message itself is fine, so retry it later.
-        if response.status_code in (400, 413, 422):
+        if answer.status_code in (400, 413, 422):
             raise ServingRequestError(message)
         raise ServingUnavailableError(message)
 
@@ -202,42 +264,84 @@ def open_model_client(url: str, timeout: float = 10.0) -> "ModelClient":
     return ServingClient(url, timeout)
 
 
-def _parse_v2(response: httpx.Response, count: int) -> Prediction:
-    body = response.content
-    length = response.headers.get(_HEADER)
-    try:
-        header = orjson.loads(body[: int(length)] if length else body)
-        output = next(o for o in header["outputs"] if o["name"] == _OUTPUT)
-        if "data" in output:
-            values = np.asarray(output["data"], dtype=np.float32)
-        else:
-            offset = int(length or 0)
-            for other in header["outputs"]:
-                if other is output:
-                    break
-                offset += int((other.get("parameters") or {}).get("binary_data_size", 0))
-            size = int(output["parameters"]["binary_data_size"])
-            values = np.frombuffer(body[offset : offset + size], dtype=np.float32)
-        probabilities = values.reshape(output["shape"])
-        version = str(header.get("model_version", ""))
-    except (ValueError, KeyError, TypeError, StopIteration) as exc:
-        raise ServingUnavailableError(
-            f"{response.request.url} answered a V2 response that cannot be read: {exc!r}"
-        ) from exc
-    return Prediction(_checked(probabilities, count, str(response.request.url)), version)
-
-
-def _checked(probabilities: np.ndarray, count: int, url: str) -> np.ndarray:
-    if probabilities.shape != (count, 10):
-        raise ServingUnavailableError(
-            f"{url} answered shape {list(probabilities.shape)} for "
-            f"{count} images; expected [{count}, 10]"
+def _read_limited(response: httpx.Response, limit: int) -> bytes:
+    """The body, or ServingResponseError as soon as it is known to exceed `limit`."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ServingResponseError(
+            f"{response.request.url} answered {declared} bytes; at most {limit} expected"
         )
-    return probabilities
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise ServingResponseError(
+                f"{response.request.url} answered over {limit} bytes; stopped reading"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
-def _error(response: httpx.Response) -> str:
+def _parse_v2(answer: _Answer, count: int) -> Prediction:
+    """The probabilities of a V2 answer, JSON or binary tensor data.
+
+    Raises:
+        ServingResponseError: anything in it is missing, malformed or inconsistent.
+    """
+    body = answer.body
+    length = answer.headers.get(_HEADER)
     try:
-        return str(response.json().get("error", response.text[:200]))
-    except (ValueError, AttributeError):
-        return response.text[:200]
+        header_size = int(length) if length else len(body)
+        if not 0 < header_size <= len(body):
+            raise ValueError(f"header length {length} for a body of {len(body)} bytes")
+        header = orjson.loads(body[:header_size])
+        outputs = header["outputs"]
+        output = next(o for o in outputs if o["name"] == _OUTPUT)
+        if "data" in output:
+            values: Any = output["data"]
+        else:
+            values = _binary_values(body, header_size, outputs, output, count)
+        if isinstance(values, list) and output.get("shape") != [count, 10]:
+            raise ValueError(f"shape {output.get('shape')!r} for {count} images")
+        if isinstance(values, list):  # JSON data: flat (row-major) or nested
+            flat = np.asarray(values, dtype=object).reshape(-1)
+            values = _numbers(flat, answer.url).reshape(count, 10)
+        version = checked_version(header.get("model_version", ""), answer.url)
+    except (ValueError, KeyError, TypeError, AttributeError, StopIteration) as exc:
+        raise ServingResponseError(
+            f"{answer.url} answered a V2 response that cannot be read: {exc!r}"
+        ) from exc
+    return Prediction(checked_probabilities(values, count, answer.url), version)
+
+
+def _binary_values(
+    body: bytes, offset: int, outputs: list[Any], output: dict[str, Any], count: int
+) -> np.ndarray:
+    """The output's float32 values from the binary part after the JSON header."""
+    if output.get("datatype") != "FP32":
+        raise ValueError(f"datatype {output.get('datatype')!r}, not FP32")
+    if output.get("shape") != [count, 10]:
+        raise ValueError(f"shape {output.get('shape')!r} for {count} images")
+    for other in outputs:
+        if other is output:
+            break
+        offset += int((other.get("parameters") or {}).get("binary_data_size", 0))
+    size = int(output["parameters"]["binary_data_size"])
+    if size != count * 10 * _FLOAT32_BYTES or offset < 0 or offset + size > len(body):
+        raise ValueError(f"{size} bytes of data at {offset} in a body of {len(body)}")
+    return np.frombuffer(body[offset : offset + size], dtype="<f4").reshape(count, 10)
+
+
+def _numbers(values: np.ndarray, url: str) -> np.ndarray:
+    """JSON numbers as floats; bools, strings and nested lists are not numbers."""
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        raise ServingResponseError(f"{url} answered probabilities that are not all numbers")
+    return values.astype(np.float64)
+
+
+def _error(answer: _Answer) -> str:
+    try:
+        document = orjson.loads(answer.body)
+        return str(document.get("error", answer.body[:200]))
+    except (orjson.JSONDecodeError, AttributeError):
+        return repr(answer.body[:200])

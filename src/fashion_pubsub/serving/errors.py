@@ -13,6 +13,8 @@ FashionPubSubError
       ├── BasePathMissingError      (gRPC FAILED_PRECONDITION) a reloaded base_path is absent
       ├── UnsupportedMethodError    (gRPC UNIMPLEMENTED) Classify, Regress, MultiInference
       ├── ServingUnavailableError   (client) the server cannot be reached or is failing: retry
+      │    └── ServingResponseError (client) its answer is unusable (NaN, shape, not JSON,
+      │                             too large...): the server is failing, not the images
       └── ServingRequestError       (client) the server refused the request itself: do not retry
 """
 
@@ -69,3 +71,10 @@ class ServingUnavailableError(ServingError):
 
 class ServingRequestError(ServingError):
     """Client side: the server rejected the request as invalid; retrying will not help."""
+
+
+class ServingResponseError(ServingUnavailableError):
+    """Client side: the server answered, but with something unusable (not JSON, a wrong
+    shape or type, NaN or probabilities that are not a distribution, a body far too
+    large). A failure of the server, not of the images: back off and retry as for
+    ServingUnavailableError, or catch it first to handle a broken server differently."""

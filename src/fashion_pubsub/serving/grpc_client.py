@@ -14,7 +14,8 @@ from typing import Any, Self
 import grpc
 import numpy as np
 
-from fashion_pubsub.serving.client import Prediction, _checked
+from fashion_pubsub.serving.answers import checked_probabilities
+from fashion_pubsub.serving.client import Prediction
 from fashion_pubsub.serving.errors import ServingRequestError, ServingUnavailableError
 from fashion_pubsub.serving.protos import inference_pb2 as oip
 
@@ -152,4 +153,4 @@ class GrpcServingClient:
                 "expected FP32 probabilities"
             )
         probabilities = np.frombuffer(raw, dtype=np.float32).reshape(shape)
-        return _checked(probabilities, count, where)
+        return checked_probabilities(probabilities, count, where)

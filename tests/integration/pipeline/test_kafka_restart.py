@@ -34,6 +34,12 @@ def test_kafka_restart_during_a_run_loses_nothing(
         time.sleep(3)
         kafka.start(infra)
         check_exactly_once(lane, 1000, expected_labels)
+        for name in ("subscriber", "publisher"):
+            lines = (tmp_path / f"{name}.log").read_text().splitlines()
+            # librdkafka's own stderr format is `%3|<time>|FAIL|rdkafka#producer-1| ...`
+            assert not [line for line in lines if line.startswith("%")], name
+            refused = [line for line in lines if "Connection refused" in line]
+            assert 0 < len(refused) <= 12, (name, refused)  # each kind once per 30 s
     finally:
         lane.close()
         kafka.shutdown(infra)
