@@ -8,6 +8,8 @@ SHARED_DATA := $(abspath ../shared/data/fashion-mnist)
 DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 KAFKA_LIBS := .cache/kafka/libs
 APT_PACKAGES := openjdk-17-jre-headless maven
+# The dashboard's browser test drives Debian's Chromium through its chromedriver.
+BROWSER_PACKAGES := chromium chromium-driver
 BROKER ?= apache-kafka
 IMAGES ?= 1000
 # Where `make bench` puts its run folders; its figures name that folder's file system.
@@ -16,7 +18,7 @@ BENCH_WORKDIR ?= workdir
 # Prefer the data beside the project (CI, developers), then the Debian package.
 DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/t10k-images-idx3-ubyte.gz),$(SHARED_DATA),$(DEBIAN_DATA))
 
-.PHONY: demo test test-unit setup setup-dev system kafka data lint bench clean-state protos
+.PHONY: demo test test-unit setup setup-dev system browser kafka data lint bench clean-state protos
 
 demo: setup data kafka
 	$(BIN)/fashion-pubsub demo --broker $(BROKER) --images $(IMAGES) --data-dir $(DATA_DIR)
@@ -37,7 +39,7 @@ bench: setup data kafka
 	$(BIN)/fashion-pubsub bench --data-dir $(DATA_DIR) --workdir $(BENCH_WORKDIR)
 
 setup: system $(VENV)/.installed-app
-setup-dev: system $(VENV)/.installed-dev
+setup-dev: system browser $(VENV)/.installed-dev
 
 # Java and Maven from Debian when missing (needs root, as on the project's machines).
 system:
@@ -46,6 +48,12 @@ system:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); }
 	@test -x /usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator || \
 	  echo "note: the Pub/Sub emulator is not installed (apt package google-cloud-cli-pubsub-emulator from Google Cloud's apt repository); Kafka works without it"
+
+# Chromium and its driver from Debian when missing, for the dashboard's browser test.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  echo "installing $(BROWSER_PACKAGES) with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES); }
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)

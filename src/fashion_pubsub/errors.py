@@ -43,8 +43,11 @@ FashionPubSubError                  the CLI prints these as one line, not a trac
  ├── ModelError                     model/errors.py: training or export failed
  │    ├── TrainingDependencyError   TensorFlow (the train extra) is not installed
  │    └── ExportError               a version folder could not be written completely
- └── DemoError                      demo/errors.py: a demo or bench run could not finish
-      └── RunTimeoutError           not every image had a result in time
+ ├── DemoError                      demo/errors.py: a demo or bench run could not finish
+ │    └── RunTimeoutError           not every image had a result in time
+ ├── ObservabilityError             observability/errors.py: a metrics endpoint cannot work
+ │    └── MetricsPortError          the metrics port is taken or not allowed
+ └── TraceparentError               (here, for tracing.py) not a W3C traceparent; ignored
 """
 
 
@@ -54,3 +57,17 @@ class FashionPubSubError(Exception):
 
 class ConfigurationError(FashionPubSubError):
     """A setting or flag has a value that cannot work."""
+
+
+class TraceparentError(FashionPubSubError):
+    """A `traceparent` value is not a valid W3C Trace Context header (tracing.py).
+
+    Args:
+        value: the value received (shortened in the message).
+        reason: what is wrong with it.
+    """
+
+    def __init__(self, value: str, reason: str) -> None:
+        super().__init__(f"traceparent {value[:80]!r}: {reason}")
+        self.value = value
+        self.reason = reason

@@ -195,6 +195,8 @@ class PublisherSettings(BaseSettings):
     published_dir: Path = Path("workdir/published-images")
     rejected_dir: Path | None = None
     batch_size: int = Field(default=500, ge=1, le=10_000)
+    # How long a batch may wait to fill when files were already waiting (under load);
+    # an idle publisher sends at once (see FilePublisher._next_batch).
     max_wait_seconds: float = Field(default=0.005, ge=0)
     max_image_bytes: int = Field(default=1_000_000, ge=1)
     # Test hook (no flag): SIGKILL itself once this many images are confirmed by the
@@ -218,6 +220,8 @@ class SubscriberSettings(BaseSettings):
     url: str = "http://localhost:8501/v1/models/fashion-model:predict"
     results: Path | None = None
     batch_size: int = Field(default=256, ge=1, le=4096)
+    # How long a batch may wait to fill when messages were already waiting (under load);
+    # an idle subscriber handles a message at once (see ImageSubscriber._receive).
     max_wait_seconds: float = Field(default=0.005, ge=0)
     # A batch waits for an unavailable model server as long as it takes (never given
     # back, so no delivery attempt counts); `hold_seconds` is how often it says so.
@@ -254,3 +258,30 @@ def read_properties(path: Path) -> dict[str, str]:
         if sep:
             values[key.strip()] = value.strip()
     return values
+
+
+class MetricsSettings(BaseSettings):
+    """The metrics and health endpoints of `publish` and `subscribe` (/metrics, /healthz,
+    /readyz). A port of 0 turns a process's endpoint off."""
+
+    model_config = _config("FASHION_PUBSUB_METRICS_")
+    host: str = "127.0.0.1"
+    publisher_port: int = Field(default=9101, ge=0, le=65535)
+    subscriber_port: int = Field(default=9102, ge=0, le=65535)
+    lag_interval_seconds: float = Field(default=2.0, gt=0)
+
+
+class DashboardSettings(BaseSettings):
+    """`fashion-pubsub dashboard`: where it listens and what it reads."""
+
+    model_config = _config("FASHION_PUBSUB_DASHBOARD_")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8600, ge=0, le=65535)
+    metrics_urls: tuple[str, ...] = (
+        "http://127.0.0.1:9101/metrics",
+        "http://127.0.0.1:9102/metrics",
+        "http://127.0.0.1:8501/monitoring/prometheus/metrics",
+    )
+    images_dir: Path | None = None
+    rejected_dir: Path | None = None
+    interval_seconds: float = Field(default=1.0, ge=0.1, le=60)

@@ -49,6 +49,7 @@ class FakeModelClient:
     max_batch: int | None = None
     error_for: Callable[[np.ndarray], Exception | None] | None = None
     batches: list[int] = field(default_factory=list)
+    traceparents: list[str | None] = field(default_factory=list)
     connected: bool = False
 
     def connect(self) -> str:
@@ -57,9 +58,11 @@ class FakeModelClient:
         self.connected = True
         return "fake"
 
-    def classify(self, images: np.ndarray) -> Prediction:
-        """Answer as scripted; records each batch size in `batches`."""
+    def classify(self, images: np.ndarray, traceparent: str | None = None) -> Prediction:
+        """Answer as scripted; records each batch size in `batches` and its traceparent in
+        `traceparents`."""
         self.batches.append(len(images))
+        self.traceparents.append(traceparent)
         if self.unavailable:
             raise ServingUnavailableError("fake model server is down")
         outcome = self.script.pop(0) if self.script else None

@@ -49,12 +49,14 @@ class Rig:
             **self.broker_options,  # type: ignore[arg-type]
         )
         self.broker.ensure_topics()
+        defaults: dict[str, object] = {
+            "max_wait_seconds": 0,
+            "max_backoff_seconds": 0.001,
+            "hold_seconds": 0.001,
+        }
         self.settings = SubscriberSettings(
             output_dir=self.root / "output",
-            max_wait_seconds=0,
-            max_backoff_seconds=0.001,
-            hold_seconds=0.001,
-            **self.settings_changes,  # type: ignore[arg-type]
+            **{**defaults, **self.settings_changes},  # type: ignore[arg-type]
         )
         self.stats = Stats()
         self.input: Publisher = self.broker.publisher(self.broker.topics.input_topic)

@@ -4,6 +4,7 @@ table of docs/benchmarks.md."""
 import os
 import platform
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ def machine(run_dir: Path) -> dict[str, Any]:
         "python": platform.python_version(),
         "processor": platform.processor() or platform.machine(),
         "workdir_filesystem": filesystem_type(run_dir),
+        # A shared machine's load changes every figure: no figure without it.
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -39,11 +42,21 @@ def filesystem_type(path: Path) -> str:
     return kind
 
 
-def write_outputs(figures: dict[str, Any], json_path: Path) -> str:
-    """Write the JSON figures and return (and write beside it) the markdown table."""
+def write_outputs(
+    figures: dict[str, Any],
+    json_path: Path,
+    render: Callable[[dict[str, Any]], str] | None = None,
+) -> str:
+    """Write the JSON figures and return (and write beside it) the markdown table.
+
+    Args:
+        figures: what a bench measured.
+        json_path: the JSON file; the markdown goes beside it as `.md`.
+        render: turns the figures into markdown (default: the pipeline bench's table).
+    """
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
-    markdown = markdown_table(figures)
+    markdown = (render or markdown_table)(figures)
     json_path.with_suffix(".md").write_text(markdown)
     return markdown
 
@@ -68,14 +81,6 @@ def markdown_table(figures: dict[str, Any]) -> str:
         lines.append(f"| {broker} | **speed-up** | | **{runs['speedup']}×** | | | | |")
     for broker, runs in figures["brokers"].items():
         lines.extend(_rounds_note(broker, runs))
-    for broker, runs in figures["brokers"].items():
-        half = runs["half_rate"]
-        if half.get("lead_in_images"):
-            lines.append(
-                f"\n{broker} half_rate: the first {half['lead_in_images']} images (one second) "
-                "were a lead-in, not measured; "
-                f"p99 with them: {half['p99_ms_with_lead_in']:.0f} ms."
-            )
     return "\n".join(lines) + "\n"
 
 

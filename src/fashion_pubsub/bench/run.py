@@ -18,7 +18,6 @@ from fashion_pubsub.logs import log_event
 from fashion_pubsub.settings import BrokerName, TopicSettings
 
 logger = logging.getLogger(__name__)
-TEST_IMAGES = 10_000
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,9 @@ def run_bench(plan: BenchPlan) -> dict[str, Any]:
 
 def _bench_broker(plan: BenchPlan, broker: BrokerName) -> dict[str, Any]:
     root = plan.base.run_dir / broker
-    fast = _unique(replace(plan.base, broker=broker, images=plan.images, run_dir=root / "max"))
+    fast = unique_topics(
+        replace(plan.base, broker=broker, images=plan.images, run_dir=root / "max")
+    )
     # One broker and one model server for all three runs: none pays for a cold start.
     with Stack(plan.base.infra, root / "logs") as stack:
         stack.ensure_broker(broker)
@@ -70,23 +71,20 @@ def _measure(plan: BenchPlan, fast: RunPlan, root: Path) -> dict[str, Any]:
         # A broker that has just started is a JVM still compiling its hot paths: in the
         # first burst after a cold start, Kafka took twice the CPU per message.
         warmup = replace(fast, images=plan.warmup_images, run_dir=root / "warm-up")
-        run_pipeline(_unique(warmup))
+        run_pipeline(unique_topics(warmup))
     # This VM's own speed varies: the same CPU-bound loop takes ~18 ms or 27-32 ms of CPU
     # from one second to the next on an idle machine (docs/benchmarks.md). Capacity is the
     # best of several rounds, as timeit takes the fastest repeat; the latency is the median.
-    fulls = _rounds(fast, plan.rounds, root, "max")
+    fulls = run_rounds(fast, plan.rounds, root, "max")
     full = max(fulls, key=lambda summary: summary.images_per_second)
     log_event(logger, "bench_max", broker=broker, images_per_second=full.images_per_second)
     half = max(full.images_per_second / 2, 1.0)
-    paced_count = min(plan.paced_images, plan.images)
-    # The first second at that rate goes to processes that have just started (their first
-    # batches, connections and allocations); it is sent but measured apart, as a lead-in.
-    lead_in = min(round(half), TEST_IMAGES - paced_count)
-    paced_plan = replace(fast, images=paced_count, rate=half, lead_in=lead_in)
-    paceds = _rounds(paced_plan, plan.rounds, root, "half-rate")
+    # Every image of the run counts, the first second's too (it was once measured apart).
+    paced_plan = replace(fast, images=min(plan.paced_images, plan.images), rate=half)
+    paceds = run_rounds(paced_plan, plan.rounds, root, "half-rate")
     paced = sorted(paceds, key=lambda summary: summary.latency_ms["p99"])[len(paceds) // 2]
     baseline = run_baseline(
-        _unique(replace(fast, images=plan.baseline_images, run_dir=root / "baseline"))
+        unique_topics(replace(fast, images=plan.baseline_images, run_dir=root / "baseline"))
     )
     return {
         "warmup_images": plan.warmup_images,
@@ -99,20 +97,20 @@ def _measure(plan: BenchPlan, fast: RunPlan, root: Path) -> dict[str, Any]:
     }
 
 
-def _rounds(plan: RunPlan, count: int, root: Path, name: str) -> list[Summary]:
+def run_rounds(plan: RunPlan, count: int, root: Path, name: str) -> list[Summary]:
     """`count` runs of `plan`, in `root/<name>-1`, `root/<name>-2`, ..., each on its own
     topics."""
     return [
-        run_pipeline(_unique(replace(plan, run_dir=root / f"{name}-{n}"))).summary
+        run_pipeline(unique_topics(replace(plan, run_dir=root / f"{name}-{n}"))).summary
         for n in range(1, count + 1)
     ]
 
 
 def _latencies(summary: Summary) -> dict[str, object]:
-    return {**summary.latency_ms, "p99_ms_with_lead_in": summary.extra.get("p99_ms_with_lead_in")}
+    return {**summary.latency_ms}
 
 
-def _unique(plan: RunPlan) -> RunPlan:
+def unique_topics(plan: RunPlan) -> RunPlan:
     return replace(plan, topics=TopicSettings.for_run("bench"), discard_topics=True)
 
 

@@ -108,7 +108,12 @@ class Consumer(ABC):
 
     @abstractmethod
     def receive(self, max_messages: int, timeout: float) -> list[Message]:
-        """Return up to `max_messages`, waiting at most `timeout` seconds (may be empty)."""
+        """Return up to `max_messages`, waiting at most `timeout` seconds (may be empty).
+
+        Returns as soon as there is at least one message, with those already waiting:
+        it never waits for the batch to fill (adaptive batching: a quiet pipeline handles
+        each message at once, a busy one finds more waiting each time).
+        """
 
     @abstractmethod
     def ack(self, messages: Sequence[Message]) -> None:
@@ -158,6 +163,40 @@ class Consumer(ABC):
         self.close()
 
 
+@dataclass(frozen=True)
+class PartitionLag:
+    """Messages of one partition that the consumer group has not committed yet."""
+
+    topic: str
+    partition: int
+    group: str
+    messages: int
+
+
+class LagReader(ABC):
+    """Reads the input topic's consumer lag, for the subscriber's metrics."""
+
+    @abstractmethod
+    def read(self) -> list[PartitionLag]:
+        """The lag of every partition now; empty when the broker cannot say.
+
+        Raises:
+            BrokerError: the broker did not answer.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the client, if any."""
+
+
+class _NoLag(LagReader):
+    def read(self) -> list[PartitionLag]:
+        return []
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
 class Broker(ABC):
     """Factory for publishers and consumers of one broker, plus topic administration."""
 
@@ -181,3 +220,8 @@ class Broker(ABC):
     def consumer(self) -> Consumer:
         """A consumer of the input topic, sharing work with other consumers of the same
         group (Kafka) or subscription (Pub/Sub)."""
+
+    def lag_reader(self) -> LagReader:
+        """A reader of the input topic's consumer lag. Pub/Sub has no partitions and its
+        emulator no backlog figure, so by default there is none."""
+        return _NoLag()

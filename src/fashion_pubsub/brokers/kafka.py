@@ -16,6 +16,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from fashion_pubsub.brokers.base import (
     Broker,
     Consumer,
+    LagReader,
     Message,
     OutgoingMessage,
     Publisher,
@@ -146,6 +147,11 @@ class KafkaBroker(Broker):
         from fashion_pubsub.brokers.kafka_transactions import KafkaTransactions
 
         return KafkaTransactions(self._settings, self._topics, instance_id, self._repeats)
+
+    def lag_reader(self) -> LagReader:
+        from fashion_pubsub.brokers.kafka_lag import KafkaLagReader
+
+        return KafkaLagReader(self._settings, self._topics)
 
 
 class KafkaPublisher(Publisher):
@@ -325,8 +331,15 @@ class KafkaConsumer(Consumer):
         return self._consume(max_messages, timeout)
 
     def _consume(self, max_messages: int, timeout: float) -> list[Message]:
+        # librdkafka's consume() waits the whole timeout unless the batch fills, which
+        # held every message of a quiet topic that long. Take what is fetched already;
+        # only if there is nothing, wait for one, then take what came with it.
         try:
-            records = self._consumer.consume(num_messages=max_messages, timeout=timeout)
+            records = self._consumer.consume(num_messages=max_messages, timeout=0)
+            if not records:
+                records = self._consumer.consume(num_messages=1, timeout=timeout)
+                if records and max_messages > 1:
+                    records += self._consumer.consume(num_messages=max_messages - 1, timeout=0)
         except KafkaException as exc:
             raise BrokerError(f"Kafka consume failed: {exc}") from exc
         return [self._to_message(r) for r in records if not self._is_error(r)]

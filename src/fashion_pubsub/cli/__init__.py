@@ -5,7 +5,18 @@ each command, so `--help` and the light commands never load ONNX Runtime, broker
 clients or TensorFlow.
 """
 
-from fashion_pubsub.cli import bench, brokers, data, demo, infra, model, pipeline, serve
+from fashion_pubsub.cli import bench, brokers, dashboard, data, demo, infra, model, pipeline, serve
 from fashion_pubsub.cli.app import main
 
-__all__ = ["main", "bench", "brokers", "data", "demo", "infra", "model", "pipeline", "serve"]
+__all__ = [
+    "main",
+    "bench",
+    "brokers",
+    "dashboard",
+    "data",
+    "demo",
+    "infra",
+    "model",
+    "pipeline",
+    "serve",
+]

@@ -39,9 +39,22 @@ def _images_option(flag: str, default: int, help: str, least: int = 1) -> Callab
 @click.option(
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
-    default=Path("bench/results/pipeline.json"),
-    help="JSON figures (and .md beside).",
+    default=None,
+    help="JSON figures (and .md beside); default bench/results/pipeline.json, or "
+    "latency.json with --latency.",
 )
+@click.option(
+    "--latency",
+    is_flag=True,
+    help="Latency bench instead: each of --rates and half the maximum (a burst of --images "
+    "first), --rounds rounds of --paced-images each, p50/p99/max and the stages per round.",
+)
+@click.option(
+    "--rates",
+    default="200,1000,2000",
+    help="With --latency: comma-separated input rates (images/s).",
+)
+@click.option("--half/--no-half", default=True, help="With --latency: also half the maximum.")
 @run_options
 def bench(
     brokers: str,
@@ -50,10 +63,14 @@ def bench(
     paced_images: int,
     warmup_images: int,
     rounds: int,
-    output: Path,
+    output: Path | None,
+    latency: bool,
+    rates: str,
+    half: bool,
     **options: Any,
 ) -> None:
-    """Measure the pipeline on each broker against the old design's data path."""
+    """Measure the pipeline on each broker against the old design's data path, or with
+    --latency its latency at fixed rates."""
     from fashion_pubsub.bench.figures import write_outputs
     from fashion_pubsub.bench.run import BenchPlan, run_bench
 
@@ -61,6 +78,24 @@ def bench(
     unknown = [b for b in names if b not in BROKER_NAMES]
     if unknown:
         raise click.UsageError(f"unknown broker(s) {unknown}; choose from {BROKER_NAMES}")
+    if latency:
+        from fashion_pubsub.bench.latency import LatencyPlan, latency_markdown, run_latency_bench
+
+        target = output or Path("bench/results/latency.json")
+        latency_plan = LatencyPlan(
+            base=run_plan(broker=None, images=images, name="bench-latency", **options),
+            brokers=names,  # type: ignore[arg-type]
+            rates=_rates(rates),
+            half=half,
+            burst_images=images,
+            paced_images=paced_images,
+            warmup_images=warmup_images,
+            rounds=rounds,
+        )
+        click.echo(write_outputs(run_latency_bench(latency_plan), target, latency_markdown))
+        click.echo(f"figures written to {target} and {target.with_suffix('.md')}")
+        return
+    output = output or Path("bench/results/pipeline.json")
     plan = BenchPlan(
         base=run_plan(broker=None, images=images, name="bench", **options),
         brokers=names,  # type: ignore[arg-type]
@@ -72,6 +107,17 @@ def bench(
     )
     click.echo(write_outputs(run_bench(plan), output))
     click.echo(f"figures written to {output} and {output.with_suffix('.md')}")
+
+
+def _rates(text: str) -> tuple[float, ...]:
+    """'200,1000' -> (200.0, 1000.0); a usage error for anything but positive numbers."""
+    try:
+        rates = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise click.UsageError(f"--rates takes numbers separated by commas, got {text!r}") from exc
+    if not all(0 < rate <= 100_000 for rate in rates):
+        raise click.UsageError(f"--rates must lie between 0 and 100,000 images/s, got {text!r}")
+    return rates
 
 
 @main.group(context_settings=CONTEXT, hidden=True)

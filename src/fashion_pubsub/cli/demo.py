@@ -79,8 +79,27 @@ def run_plan(
     help="Subscriber processes sharing the work.",
 )
 @click.option("--live/--no-live", default=None, help="Live progress view [default: on a terminal]")
+@click.option(
+    "--dashboard-port",
+    type=click.IntRange(0, 65535),
+    default=8600,
+    help="Serve the live dashboard on 127.0.0.1 at this port (0: no dashboard).",
+)
+@click.option(
+    "--linger",
+    type=click.FloatRange(0),
+    default=0.0,
+    help="Seconds to keep the pipeline and dashboard up after the last result.",
+)
 @run_options
-def demo(images: int, subscribers: int, live: bool | None, **options: Any) -> None:
+def demo(
+    images: int,
+    subscribers: int,
+    live: bool | None,
+    dashboard_port: int,
+    linger: float,
+    **options: Any,
+) -> None:
     """Run the whole pipeline on test images: start what is missing, publish, classify,
     summarise, write an HTML report; stop what it started."""
     from rich.console import Console
@@ -95,6 +114,8 @@ def demo(images: int, subscribers: int, live: bool | None, **options: Any) -> No
         topics=TopicSettings.for_run("demo"),
         discard_topics=True,
         live=console.is_terminal if live is None else live,
+        dashboard_port=dashboard_port or None,
+        linger_seconds=linger,
         **options,
     )
     run_demo(plan, console)

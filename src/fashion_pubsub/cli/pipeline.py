@@ -10,15 +10,20 @@ from pydantic_settings import BaseSettings
 from fashion_pubsub.brokers.base import Broker
 from fashion_pubsub.cli.app import CONTEXT, F, S, broker_option, build, main, setting
 from fashion_pubsub.cli.brokers import broker_settings_options, build_broker
-from fashion_pubsub.settings import PublisherSettings, SubscriberSettings, TopicSettings
+from fashion_pubsub.settings import (
+    MetricsSettings,
+    PublisherSettings,
+    SubscriberSettings,
+    TopicSettings,
+)
 
 
 def _folder(model: type[BaseSettings], field: str, flag: str, help: str) -> Callable[[F], F]:
     return setting(model, field, flag, help=help, type=click.Path(path_type=Path, file_okay=False))
 
 
-def _batch_and_broker_options(model: type[BaseSettings], most: str) -> Callable[[F], F]:
-    """--batch-size and --max-wait of `model` (`most` says what a batch counts, for the help),
+def _batch_and_broker_options(model: type[BaseSettings], most: str, wait: str) -> Callable[[F], F]:
+    """--batch-size and --max-wait of `model` (`most` and `wait` are their help texts),
     then the flags that reach the brokers."""
 
     def decorate(func: F) -> F:
@@ -28,11 +33,37 @@ def _batch_and_broker_options(model: type[BaseSettings], most: str) -> Callable[
             "max_wait_seconds",
             "--max-wait",
             type=float,
-            help="Seconds to wait for a batch to fill.",
+            help=wait,
         )(func)
         return setting(model, "batch_size", "--batch-size", type=int, help=most)(func)
 
     return decorate
+
+
+def _metrics_options(port_field: str) -> Callable[[F], F]:
+    """--metrics-host and --metrics-port: where /metrics, /healthz and /readyz are served."""
+
+    def decorate(func: F) -> F:
+        func = setting(
+            MetricsSettings,
+            port_field,
+            "--metrics-port",
+            type=int,
+            help="Port of /metrics, /healthz and /readyz (0: off).",
+        )(func)
+        return setting(
+            MetricsSettings, "host", "--metrics-host", help="Address the metrics port listens on."
+        )(func)
+
+    return decorate
+
+
+def _metrics(port_field: str, flags: dict[str, Any]) -> MetricsSettings:
+    """The metrics settings; takes their flags out of `flags`."""
+    return build(
+        MetricsSettings,
+        **{"host": flags.pop("host", None), port_field: flags.pop(port_field, None)},
+    )
 
 
 def _service_args(
@@ -55,12 +86,18 @@ def _service_args(
     "--rejected",
     "Where unusable files go, with a .reason note (unset: rejected/ beside --input).",
 )
-@_batch_and_broker_options(PublisherSettings, "Most files per broker batch.")
+@_batch_and_broker_options(
+    PublisherSettings,
+    "Most files per broker batch.",
+    "Under load (files already waiting), seconds a batch may wait to fill; idle: none.",
+)
+@_metrics_options("publisher_port")
 def publish(broker: str | None, **flags: Any) -> None:
     """Publish images dropped into --input to the input topic (the old publisher.py)."""
     from fashion_pubsub.pipeline.service import run_publisher
 
-    stats = run_publisher(*_service_args(PublisherSettings, broker, flags))
+    metrics = _metrics("publisher_port", flags)
+    stats = run_publisher(*_service_args(PublisherSettings, broker, flags), metrics)
     click.echo(f"published {stats.published}, rejected {stats.rejected}")
 
 
@@ -90,10 +127,16 @@ def publish(broker: str | None, **flags: Any) -> None:
     help="Stable name of this subscriber for its Kafka transactional id "
     "[none: from the results log's path].",
 )
-@_batch_and_broker_options(SubscriberSettings, "Most messages per predict request.")
+@_batch_and_broker_options(
+    SubscriberSettings,
+    "Most messages per predict request.",
+    "Under load (messages already waiting), seconds a batch may wait to fill; idle: none.",
+)
+@_metrics_options("subscriber_port")
 def subscribe(broker: str | None, **flags: Any) -> None:
     """Classify images from the input topic and write the results (the old subscriber.py)."""
     from fashion_pubsub.pipeline.service import run_subscriber
 
-    stats = run_subscriber(*_service_args(SubscriberSettings, broker, flags))
+    metrics = _metrics("subscriber_port", flags)
+    stats = run_subscriber(*_service_args(SubscriberSettings, broker, flags), metrics)
     click.echo(f"predicted {stats.predicted}, dead-lettered {stats.dead_lettered}")

@@ -4,6 +4,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from fashion_pubsub.demo.observe import dashboard_url
 from fashion_pubsub.demo.report import write_report
 from fashion_pubsub.demo.runner import RunPlan, run_pipeline
 from fashion_pubsub.demo.summary import Summary
@@ -12,6 +13,8 @@ from fashion_pubsub.demo.summary import Summary
 def run_demo(plan: RunPlan, console: Console) -> None:
     """Run the pipeline, print the summary, write report.html and summary.json."""
     console.print(f"run folder: {plan.run_dir}")
+    if plan.dashboard_port is not None:
+        console.print(f"dashboard: {dashboard_url(plan.dashboard_port)} (live while the run lasts)")
     result = run_pipeline(plan)
     title = f"fashion-pubsub demo: {plan.images} images over {plan.broker}"
     _print_summary(result.summary, title, console)
@@ -49,6 +52,13 @@ def _print_summary(summary: Summary, title: str, console: Console) -> None:
     ]:
         table.add_row(name, value)
     console.print(table)
+    if summary.stages_ms:
+        stages = Table(title="latency by stage (ms)", min_width=50)
+        for column in ("stage", "mean", "p50", "p99", "max"):
+            stages.add_column(column, justify="left" if column == "stage" else "right")
+        for stage, figure in summary.stages_ms.items():
+            stages.add_row(stage, *(f"{figure[key]:.1f}" for key in ("mean", "p50", "p99", "max")))
+        console.print(stages)
     per_class = Table(title="per-class accuracy", min_width=50)
     per_class.add_column("class")
     per_class.add_column("accuracy", justify="right")

@@ -5,6 +5,8 @@ import threading
 import time
 from pathlib import Path
 
+import orjson
+
 from fashion_pubsub.data.dataset import load_split
 from fashion_pubsub.data.png import png_bytes
 from fashion_pubsub.errors import ConfigurationError
@@ -34,9 +36,13 @@ class ImageFeeder:
         self._folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self._thread: threading.Thread | None = None
+        self.arrivals: dict[str, float] = {}
+        """File name -> Unix time just before it was put into the folder: the feeder's own
+        clock, where the run's latency starts (the product's clock could flatter it)."""
 
     def write_all(self) -> None:
         for name, data in self._pngs:
+            self.arrivals[name] = time.time()
             write_atomically(self._folder / name, data)
 
     def start_paced(self, per_second: float) -> None:
@@ -61,4 +67,13 @@ class ImageFeeder:
             delay = start + i / per_second - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+            self.arrivals[name] = time.time()
             os.replace(staging / name, self._folder / name)
+
+    def save_arrivals(self, path: Path) -> None:
+        """Write the arrival times as JSON (name -> Unix seconds) to `path`.
+
+        Args:
+            path: where; its folder must exist.
+        """
+        write_atomically(path, orjson.dumps(self.arrivals))

@@ -1,5 +1,5 @@
 """A self-contained HTML report of a run: summary, sample gallery, confusion matrix,
-latency histogram, and a table naming every image."""
+latency histogram, a stacked chart of the latency stages, and a table naming every image."""
 
 import base64
 import html
@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from fashion_pubsub.classes import CLASS_NAMES
+from fashion_pubsub.demo.stage_chart import stage_chart, stage_table
 from fashion_pubsub.demo.summary import Outcome, Summary
 from fashion_pubsub.files import write_atomically
 
@@ -44,8 +45,11 @@ def write_report(
             _confusion(summary.confusion),
             "<h2>Per-class accuracy</h2>",
             _per_class(summary.per_class_accuracy),
-            "<h2>Latency, file seen to result written</h2>",
+            "<h2>Latency, file in the input folder to result written</h2>",
             _histogram([o.latency_ms for o in outcomes]),
+            "<h2>Where the time goes, stage by stage</h2>",
+            stage_chart([o.stages for o in outcomes]),
+            stage_table(summary.stages_ms),
             f"<h2>All {len(outcomes)} images</h2>",
             _all_rows(outcomes),
         ]

@@ -7,7 +7,7 @@ processes (`fashion-pubsub publish` / `subscribe`), as a user would run them.
 import logging
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
@@ -19,13 +19,14 @@ from fashion_pubsub.brokers.errors import BrokerError
 from fashion_pubsub.brokers.factory import create_broker
 from fashion_pubsub.demo.errors import RunTimeoutError
 from fashion_pubsub.demo.feeder import ImageFeeder
+from fashion_pubsub.demo.observe import MetricsPorts, start_dashboard
 from fashion_pubsub.demo.stack import Stack
 from fashion_pubsub.demo.summary import (
     Outcome,
     ResultsTail,
     Summary,
     first_seen,
-    percentiles,
+    from_arrivals,
     summarize,
 )
 from fashion_pubsub.infra import kafka, pubsub_emulator
@@ -62,10 +63,12 @@ class RunPlan:
         first_index: index of the first test image.
         rate: drop images into the input folder at this many per second while the
             pipeline runs; None drops them all before it starts (a burst).
-        lead_in: images sent first, in the same way, and left out of the summary: with a
-            rate, the new processes' first second (see docs/benchmarks.md).
         discard_topics: delete the topics, subscriptions and group when the run ends
             (for topics of `TopicSettings.for_run`; never for shared ones such as `input-topic`).
+        dashboard_port: serve the live dashboard there (processes get metrics ports);
+            None: no dashboard, metrics endpoints off.
+        linger_seconds: keep everything running this long after the last result, so
+            the dashboard can still be looked at.
         delivery: the subscribers' `--delivery`; None: the broker's default.
     """
 
@@ -82,8 +85,9 @@ class RunPlan:
     live: bool = False
     first_index: int = 0
     rate: float | None = None
-    lead_in: int = 0
     discard_topics: bool = False
+    dashboard_port: int | None = None
+    linger_seconds: float = 0.0
     delivery: Delivery | None = None
 
     @property
@@ -113,34 +117,45 @@ def run_pipeline(plan: RunPlan) -> RunResult:
         stack.ensure_model_server(plan.status_url, plan.model_base_path, plan.server_port)
         env = _pipeline_env(plan)
         use_topics(plan, stack, broker_for(plan))
-        total = plan.lead_in + plan.images
+        total = plan.images
         feeder = ImageFeeder(plan.data_dir, plan.folder("input-images"), plan.first_index, total)
         results = [plan.folder(f"results-{i}.jsonl") for i in range(plan.subscribers)]
+        ports = MetricsPorts.allocate(plan.subscribers, plan.dashboard_port is not None)
         for i, path in enumerate(results):
-            stack.spawn(f"subscriber-{i}", _subscribe_args(plan, path), env)
+            metrics = ["--metrics-port", str(ports.subscribers[i])]
+            stack.spawn(f"subscriber-{i}", [*_subscribe_args(plan, path), *metrics], env)
+        publish = [*_publish_args(plan), "--metrics-port", str(ports.publisher)]
+        if plan.dashboard_port is not None:
+            _start_dashboard(plan, plan.dashboard_port, stack, ports, env)
         if plan.rate is not None:
-            stack.spawn("publisher", _publish_args(plan), env)
+            stack.spawn("publisher", publish, env)
         # Let the processes start and subscribers join their group first: the figures
         # should measure the pipeline, not a consumer group forming (about 3 s on Kafka).
         time.sleep(_SETTLE_SECONDS)
         if plan.rate is None:
             feeder.write_all()  # a burst: every file is there when the publisher starts
-            stack.spawn("publisher", _publish_args(plan), env)
+            stack.spawn("publisher", publish, env)
         else:
             feeder.start_paced(plan.rate)
         sources = {f"{i}.png" for i in range(plan.first_index, plan.first_index + total)}
         tail = _wait_for_results(plan, stack, ResultsTail(results, sources), total)
+        time.sleep(plan.linger_seconds)
         started = list(stack.started)
-    first_measured = plan.first_index + plan.lead_in
-    measured = {f"{i}.png" for i in range(first_measured, first_measured + plan.images)}
-    outcomes = [o for o in tail.outcomes.values() if o.source in measured]
+    feeder.save_arrivals(plan.folder("arrivals.json"))
+    # Every image counts, the first second's too; latency runs from the feeder's own
+    # clock, taken as it put each file into the folder.
+    outcomes = from_arrivals(list(tail.outcomes.values()), feeder.arrivals)
     rejected = count_files(plan.folder("rejected"))
     summary = summarize(outcomes, first_seen(outcomes), rejected=rejected)
-    if plan.lead_in:
-        everything = percentiles([o.latency_ms for o in tail.outcomes.values()])
-        extra = {"lead_in_images": plan.lead_in, "p99_ms_with_lead_in": everything["p99"]}
-        summary = replace(summary, extra={**summary.extra, **extra})
     return RunResult(summary, outcomes, started)
+
+
+def _start_dashboard(
+    plan: RunPlan, port: int, stack: Stack, ports: MetricsPorts, env: dict[str, str]
+) -> None:
+    server = f"http://127.0.0.1:{plan.server_port}/monitoring/prometheus/metrics"
+    folders = (plan.folder("predicted-images"), plan.folder("rejected"))
+    start_dashboard(stack, port, [*ports.urls(), server], folders, env)
 
 
 def use_topics(plan: RunPlan, stack: Stack, broker: Broker) -> None:

@@ -1,14 +1,15 @@
 """What a run achieved: accuracy against the true labels, speed, latency, per class; read
 from the subscriber's results log as it grows."""
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fashion_pubsub.classes import CLASS_NAMES
+from fashion_pubsub.demo.stages import END_TO_END, percentiles, stage_figures
 from fashion_pubsub.pipeline.results import RecordTail
 
 
@@ -25,6 +26,8 @@ class Outcome:
     latency_ms: float
     finished_at: float
     model_version: str = ""
+    seen_at: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Summary:
     confusion: list[list[int]]
     rejected: int = 0
     dead_lettered: int = 0
+    stages_ms: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, float | int | str] = field(default_factory=dict)
 
     @property
@@ -62,28 +66,18 @@ class Summary:
             "confusion": self.confusion,
             "rejected": self.rejected,
             "dead_lettered": self.dead_lettered,
+            "stages_ms": self.stages_ms,
             **self.extra,
         }
 
 
-def percentiles(values: Sequence[float]) -> dict[str, float]:
-    """p50/p95/p99/max of `values` in the values' unit (empty -> zeros)."""
-    if not values:
-        return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
-    array = np.asarray(values, dtype=np.float64)
-    p50, p95, p99 = np.percentile(array, [50, 95, 99])
-    return {
-        "p50": round(float(p50), 2),
-        "p95": round(float(p95), 2),
-        "p99": round(float(p99), 2),
-        "max": round(float(array.max()), 2),
-    }
-
-
 def first_seen(outcomes: Sequence[Outcome]) -> float:
-    """When the earliest of `outcomes` was seen (epoch seconds; 0 if there are none):
-    its result's time less its end-to-end latency."""
-    return min((o.finished_at - o.latency_ms / 1000 for o in outcomes), default=0.0)
+    """When the publisher picked up the earliest of `outcomes` (epoch seconds; 0 if there
+    are none), where throughput is counted from. Latency counts from a file's arrival,
+    but in a burst every file arrives before the publisher starts, and its start-up is
+    not the pipeline's rate. Records without `seen_at`: the result's time less its
+    end-to-end latency."""
+    return min((o.seen_at or o.finished_at - o.latency_ms / 1000 for o in outcomes), default=0.0)
 
 
 def summarize(
@@ -107,11 +101,37 @@ def summarize(
         correct=int(np.trace(confusion)),
         seconds=max(finished - started_at, 0.0),
         latency_ms=percentiles([o.latency_ms for o in outcomes]),
+        stages_ms=stage_figures([o.stages for o in outcomes]),
         per_class_accuracy=per_class,
         confusion=confusion.tolist(),
         rejected=rejected,
         dead_lettered=dead_lettered,
     )
+
+
+def from_arrivals(outcomes: Sequence[Outcome], arrivals: Mapping[str, float]) -> list[Outcome]:
+    """The outcomes with their latency counted from `arrivals` (source file name -> Unix
+    time it was put into the input folder, as the bench's feeder timed it) instead of
+    from the file's ctime: `pickup` and `end_to_end` change, the other stages not.
+
+    Args:
+        outcomes: the run's outcomes.
+        arrivals: the feeder's own timestamps; an outcome without one is kept as it is.
+    """
+    rebased = []
+    for outcome in outcomes:
+        arrived = arrivals.get(outcome.source)
+        if arrived is None or not outcome.seen_at:
+            rebased.append(outcome)
+            continue
+        end_to_end = round((outcome.finished_at - arrived) * 1000, 3)
+        stages = {
+            **outcome.stages,
+            "pickup": round((outcome.seen_at - arrived) * 1000, 3),
+            END_TO_END: end_to_end,
+        }
+        rebased.append(replace(outcome, latency_ms=end_to_end, stages=stages))
+    return rebased
 
 
 # Reading the subscriber's append-only results log while it grows.
@@ -153,6 +173,7 @@ class ResultsTail:
 def outcome_from_record(record: dict[str, Any]) -> Outcome:
     """Map one results-log record (see docs/wire-format.md) to what the summary needs."""
     true_label = record.get("true_label")
+    latency = record.get("latency_ms", {})
     return Outcome(
         image_id=str(record["image_id"]),
         source=str(record.get("source_file", "")),
@@ -160,7 +181,9 @@ def outcome_from_record(record: dict[str, Any]) -> Outcome:
         predicted=int(record["predicted_label"]),
         confidence=float(record.get("confidence", 0.0)),
         true_label=None if true_label is None else int(true_label),
-        latency_ms=float(record.get("latency_ms", {}).get("end_to_end", 0.0)),
+        latency_ms=float(latency.get("end_to_end", 0.0)),
         finished_at=float(record.get("written_at", 0.0)),
         model_version=str(record.get("model_version", "")),
+        seen_at=float(record.get("seen_at", 0.0)),
+        stages={str(k): float(v) for k, v in latency.items()},
     )

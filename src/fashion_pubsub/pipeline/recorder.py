@@ -4,6 +4,7 @@ once. A failure is isolated by splitting the group until the culprit is alone.""
 
 import logging
 import time
+from typing import NamedTuple
 
 import numpy as np
 import orjson
@@ -11,6 +12,7 @@ import orjson
 from fashion_pubsub.brokers.base import OutgoingMessage, Publisher
 from fashion_pubsub.classes import CLASS_NAMES
 from fashion_pubsub.logs import log_event
+from fashion_pubsub.pipeline.latency import PredictTimes, Timestamps, breakdown
 from fashion_pubsub.pipeline.outcome import Item, Outcome, describe, halves, is_transient
 from fashion_pubsub.pipeline.outputs import write_output
 from fashion_pubsub.pipeline.results import DoneIndex, ResultsLog
@@ -18,8 +20,18 @@ from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.wire import ImageMessage
 from fashion_pubsub.serving.client import Prediction
 from fashion_pubsub.settings import SubscriberSettings
+from fashion_pubsub.tracing import TRACEPARENT
 
 logger = logging.getLogger(__name__)
+
+
+class Classified(NamedTuple):
+    """A group of images, the model's answer for it, and when it was received and
+    classified (for the latency stages of its records)."""
+
+    items: list[Item]
+    prediction: Prediction
+    times: PredictTimes
 
 
 class Recorder:
@@ -57,31 +69,29 @@ class Recorder:
         """Log records, and count their images as done."""
         self._log.append(records)
         self._index.done.update(str(r["image_id"]) for r in records)
-        self._stats.add(predicted=len(records))
+        self._stats.add_predicted(records)
+        _log_recorded(records)
 
     def take_uncommitted(self) -> list[dict[str, object]]:
         """Deferred mode: the records published since the last call, not logged yet."""
         records, self._uncommitted = self._uncommitted, []
         return records
 
-    def record_all(
-        self, classified: list[tuple[list[Item], Prediction]], received: float
-    ) -> Outcome:
+    def record_all(self, classified: list[Classified]) -> Outcome:
         """Record each classified group; a group that fails for a reason that is not
         transient is split until the failing image is alone, and only it fails.
 
         Args:
-            classified: groups of images and the model's answer for each group.
-            received: when the batch was received (for the latency figures).
+            classified: groups of images, the model's answer and the times of each group.
         """
         outcome = Outcome()
-        for group, prediction in classified:
+        for group, prediction, times in classified:
             pending = [(group, prediction.probabilities)]
             while pending:
                 items, probabilities = pending.pop()
                 try:
                     outcome.merge(
-                        self._record(items, probabilities, prediction.model_version, received)
+                        self._record(items, probabilities, prediction.model_version, times)
                     )
                 except Exception as exc:  # noqa: BLE001 - isolate the culprit, or retry later
                     log_event(
@@ -98,7 +108,7 @@ class Recorder:
         return outcome
 
     def _record(
-        self, items: list[Item], probabilities: np.ndarray, version: str, received: float
+        self, items: list[Item], probabilities: np.ndarray, version: str, times: PredictTimes
     ) -> Outcome:
         """Write outputs, publish predictions, append records. Everything to ack, or to
         retry if the broker refused the predictions (then nothing is recorded)."""
@@ -128,7 +138,7 @@ class Recorder:
             for item, label in zip(fresh, labels, strict=True)
         ]
         records = [
-            _record(item.image, int(label), float(row[label]), version, path.name, received)
+            _record(item.image, int(label), float(row[label]), version, path.name, times)
             for item, label, row, path in zip(fresh, labels, chosen, paths, strict=True)
         ]
         published = self._predictions.publish(
@@ -136,9 +146,13 @@ class Recorder:
                 OutgoingMessage(
                     key=str(r["image_id"]),
                     payload=orjson.dumps(r),
-                    attributes={"image_id": str(r["image_id"]), "schema": "1"},
+                    attributes={
+                        "image_id": str(r["image_id"]),
+                        "schema": "1",
+                        TRACEPARENT: item.image.trace.header,
+                    },
                 )
-                for r in records
+                for r, item in zip(records, fresh, strict=True)
             ]
         )
         failed = [r.error for r in published if not r.ok]
@@ -164,9 +178,23 @@ class Recorder:
 
 
 def _record(
-    image: ImageMessage, label: int, confidence: float, version: str, output: str, received: float
+    image: ImageMessage,
+    label: int,
+    confidence: float,
+    version: str,
+    output: str,
+    times: PredictTimes,
 ) -> dict[str, object]:
     written = time.time()
+    stamps = Timestamps(
+        arrived=image.arrived_at,
+        seen=image.seen_at,
+        published=image.published_at,
+        received=times.received,
+        predict_started=times.started,
+        predicted=times.finished,
+        written=written,
+    )
     return {
         "image_id": image.image_id,
         "source_file": image.source_file,
@@ -176,12 +204,26 @@ def _record(
         "confidence": round(confidence, 6),
         "true_label": image.true_label,
         "model_version": version,
+        "trace_id": image.trace.trace_id,
+        "arrived_at": image.arrived_at,
         "seen_at": image.seen_at,
         "published_at": image.published_at,
         "written_at": written,
-        "latency_ms": {
-            "end_to_end": round((written - image.seen_at) * 1000, 3),
-            "queue": round((received - image.published_at) * 1000, 3),
-            "processing": round((written - received) * 1000, 3),
-        },
+        "latency_ms": breakdown(stamps),
     }
+
+
+def _log_recorded(records: list[dict[str, object]]) -> None:
+    """At DEBUG, a line per recorded image, with its trace id."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return  # thousands of images a second: not even the arguments are built
+    for record in records:
+        log_event(
+            logger,
+            "image_recorded",
+            logging.DEBUG,
+            image_id=record["image_id"],
+            output_file=record["output_file"],
+            predicted_class=record["predicted_class"],
+            trace_id=record["trace_id"],
+        )

@@ -1,23 +1,36 @@
 """Running the publisher or subscriber as a process: clients opened, signals turned into a
-clean stop, everything flushed and closed on the way out."""
+clean stop, metrics and health served, everything flushed and closed on the way out."""
 
 import logging
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 
 from fashion_pubsub.brokers.base import Broker
 from fashion_pubsub.brokers.limits import FittingPublisher
 from fashion_pubsub.brokers.transactions import SupportsTransactions
 from fashion_pubsub.errors import ConfigurationError
 from fashion_pubsub.logs import log_event
+from fashion_pubsub.observability.health import Health
+from fashion_pubsub.observability.instrumented import (
+    BROKER,
+    MODEL_SERVER,
+    HealthReportingConsumer,
+    HealthReportingPublisher,
+    MeasuredModelClient,
+)
+from fashion_pubsub.observability.lag import LagMonitor
+from fashion_pubsub.observability.metrics import PublisherMetrics, SubscriberMetrics
+from fashion_pubsub.observability.server import MetricsServer
 from fashion_pubsub.pipeline.publisher import FilePublisher
 from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.subscriber import Channels, ImageSubscriber
 from fashion_pubsub.serving.client import open_model_client
 from fashion_pubsub.settings import (
     Delivery,
+    MetricsSettings,
     PublisherSettings,
     SubscriberSettings,
     TopicSettings,
@@ -42,11 +55,33 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-def run_publisher(broker: Broker, topics: TopicSettings, settings: PublisherSettings) -> Stats:
-    """Create topics if needed, then publish files until SIGINT/SIGTERM."""
-    broker.ensure_topics()
-    stats = Stats()
-    with broker.publisher(topics.input_topic) as publisher, stop_on_signals() as stop:
+def run_publisher(
+    broker: Broker,
+    topics: TopicSettings,
+    settings: PublisherSettings,
+    metrics: MetricsSettings | None = None,
+) -> Stats:
+    """Create topics if needed, then publish files until SIGINT/SIGTERM.
+
+    Args:
+        broker: the broker to publish to.
+        topics: topic names.
+        settings: folders and batching.
+        metrics: where /metrics, /healthz and /readyz are served (default: its defaults).
+    """
+    metrics = metrics or MetricsSettings()
+    stats = Stats(metrics=PublisherMetrics())
+    health = Health((BROKER,))
+    with ExitStack() as stack:
+        stack.enter_context(
+            MetricsServer(metrics.host, metrics.publisher_port, stats.metrics.registry, health)
+        )
+        broker.ensure_topics()
+        health.report(BROKER, True)
+        publisher = HealthReportingPublisher(
+            stack.enter_context(broker.publisher(topics.input_topic)), health
+        )
+        stop = stack.enter_context(stop_on_signals())
         FilePublisher(publisher, settings, stats).run(stop)
     log_event(logger, "publisher_stopped", **stats.as_dict())
     return stats
@@ -95,13 +130,44 @@ def open_channels(
     )
 
 
-def run_subscriber(broker: Broker, topics: TopicSettings, settings: SubscriberSettings) -> Stats:
-    """Create topics if needed, then classify messages until SIGINT/SIGTERM."""
-    broker.ensure_topics()
-    stats = Stats()
+def run_subscriber(
+    broker: Broker,
+    topics: TopicSettings,
+    settings: SubscriberSettings,
+    metrics: MetricsSettings | None = None,
+) -> Stats:
+    """Create topics if needed, then classify messages until SIGINT/SIGTERM.
+
+    Args:
+        broker: the broker to read from and publish to.
+        topics: topic names.
+        settings: output, model server, batching.
+        metrics: where /metrics, /healthz and /readyz are served (default: its defaults).
+    """
+    metrics = metrics or MetricsSettings()
+    subscriber_metrics = SubscriberMetrics()
+    stats = Stats(metrics=subscriber_metrics)
+    health = Health((BROKER, MODEL_SERVER))
     with ExitStack() as stack:
+        server = MetricsServer(
+            metrics.host, metrics.subscriber_port, subscriber_metrics.registry, health
+        )
+        stack.enter_context(server)
+        broker.ensure_topics()
+        health.report(BROKER, True)
+        if server.url is not None:
+            stack.enter_context(
+                LagMonitor(
+                    broker.lag_reader(),
+                    subscriber_metrics.consumer_lag,
+                    metrics.lag_interval_seconds,
+                )
+            )
         channels = open_channels(broker, topics, settings, stack)
-        client = stack.enter_context(open_model_client(settings.url))
+        channels = replace(channels, consumer=HealthReportingConsumer(channels.consumer, health))
+        client = stack.enter_context(
+            MeasuredModelClient(open_model_client(settings.url), subscriber_metrics, health)
+        )
         stop = stack.enter_context(stop_on_signals())
         ImageSubscriber(channels, client, settings, stats).run(stop)
     log_event(logger, "subscriber_stopped", **stats.as_dict())

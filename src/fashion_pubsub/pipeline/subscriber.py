@@ -49,9 +49,10 @@ from fashion_pubsub.brokers.transactions import TransactionalSession
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.pipeline.errors import HoldExpiredError, WireFormatError
 from fashion_pubsub.pipeline.journal import CommitJournal
+from fashion_pubsub.pipeline.latency import PredictTimes
 from fashion_pubsub.pipeline.outcome import FailureCounter, Item, Outcome, describe, halves
 from fashion_pubsub.pipeline.outputs import remove_stale_temporaries
-from fashion_pubsub.pipeline.recorder import Recorder
+from fashion_pubsub.pipeline.recorder import Classified, Recorder
 from fashion_pubsub.pipeline.results import DoneIndex
 from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.wire import decode
@@ -59,8 +60,12 @@ from fashion_pubsub.serving.client import Prediction
 from fashion_pubsub.serving.errors import ServingRequestError, ServingUnavailableError
 from fashion_pubsub.serving.model_client import ModelClient
 from fashion_pubsub.settings import SubscriberSettings
+from fashion_pubsub.tracing import trace_id_in
 
 logger = logging.getLogger(__name__)
+# How long a receive waits for a first message before the loop settles the batch in
+# flight and looks again: it returns at the first message, so this costs no latency.
+_FIRST_MESSAGE_WAIT_SECONDS = 0.005
 
 
 @dataclass(frozen=True)
@@ -147,9 +152,7 @@ class ImageSubscriber:
     def step(self, stop: threading.Event) -> int:
         """Receive and process one batch (or settle the one in flight if none comes).
         Returns how many messages were received."""
-        messages = self._channels.consumer.receive(
-            self._settings.batch_size, self._settings.max_wait_seconds
-        )
+        messages = self._receive()
         if messages:
             self._process_guarded(messages, stop)
         else:
@@ -159,6 +162,21 @@ class ImageSubscriber:
             # come straight back, so wait rather than spin through the model server.
             stop.wait(self._retry_pause)
         return len(messages)
+
+    def _receive(self) -> list[Message]:
+        """The next batch, adaptively: idle (nothing waiting when asked), the first
+        message to come is handled at once with whatever came with it; busy (messages
+        were waiting), the batch may take `max_wait_seconds` to fill, so under load the
+        per-batch costs (a predict request, a produce and its confirmation) are shared by
+        more images (see FilePublisher._next_batch for what was measured)."""
+        consumer, size = self._channels.consumer, self._settings.batch_size
+        messages = consumer.receive(size, 0)
+        if not messages:
+            return consumer.receive(size, _FIRST_MESSAGE_WAIT_SECONDS)
+        deadline = time.monotonic() + self._settings.max_wait_seconds
+        while len(messages) < size and (left := deadline - time.monotonic()) > 0:
+            messages += consumer.receive(size - len(messages), left)
+        return messages
 
     def close(self) -> None:
         """Settle the batch in flight and close the results log."""
@@ -197,7 +215,7 @@ class ImageSubscriber:
         items = self._fresh(messages, batch.outcome)
         if items:
             try:
-                classified = self._classify_all(items, batch, stop)
+                classified = self._classify_all(items, batch, stop, received)
             except HoldExpiredError:
                 batch.outcome.retry += [m for item in items for m in item.messages]
             else:
@@ -206,9 +224,7 @@ class ImageSubscriber:
                     # (its recording still overlapped this batch's classification).
                     self._settle()
                 if self._rewinds == rewinds:
-                    batch.recording = self._writer.submit(
-                        self._recorder.record_all, classified, received
-                    )
+                    batch.recording = self._writer.submit(self._recorder.record_all, classified)
                 else:  # the input was rewound past this batch: it comes again, untouched
                     batch.void = True
         self._settle()
@@ -225,6 +241,15 @@ class ImageSubscriber:
             except WireFormatError as exc:
                 outcome.dead.append((message, exc.reason))
                 continue
+            if image.trace_error is not None:
+                log_event(
+                    logger,
+                    "traceparent_ignored",
+                    logging.WARNING,
+                    position=message.position,
+                    reason=image.trace_error,
+                    trace_id=image.trace.trace_id,
+                )
             if image.image_id in done:
                 outcome.ack.append(message)
                 self._stats.add(duplicates=1)
@@ -235,13 +260,22 @@ class ImageSubscriber:
         return list(items.values())
 
     def _classify_all(
-        self, items: list[Item], batch: _Batch, stop: threading.Event
-    ) -> list[tuple[list[Item], Prediction]]:
+        self, items: list[Item], batch: _Batch, stop: threading.Event, received: float
+    ) -> list[Classified]:
         """Classify the items, splitting a batch the server refuses (too large, or one bad
-        image) or that fails unforeseen, until the culprit is alone."""
-        pending, classified = [items], []
+        image) or that fails unforeseen, until the culprit is alone.
+
+        Args:
+            items: the images to classify.
+            batch: the batch they belong to (its outcome collects the failures).
+            stop: set when the subscriber is stopping.
+            received: when the batch was received (Unix seconds), for the latency stages.
+        """
+        pending: list[list[Item]] = [items]
+        classified: list[Classified] = []
         while pending:
             group = pending.pop()
+            started = time.time()
             try:
                 prediction = self._classify(group, batch, stop)
             except ServingRequestError as exc:
@@ -259,7 +293,8 @@ class ImageSubscriber:
                     continue
                 batch.outcome.failed.append((group[0], describe(exc)))
             else:
-                classified.append((group, prediction))
+                times = PredictTimes(received, started, time.time())
+                classified.append(Classified(group, prediction, times))
         return classified
 
     def _classify(self, group: list[Item], batch: _Batch, stop: threading.Event) -> Prediction:
@@ -270,12 +305,15 @@ class ImageSubscriber:
             HoldExpiredError: `stop` was set while waiting.
         """
         images = np.stack([item.image.pixels for item in group])
+        # One request, one traceparent: the first image's; each image's log line names it.
+        request_trace = group[0].image.trace
         held_since = time.monotonic()
         reported: float | None = None  # the first failure is said at once, then every hold
         while True:
             try:
-                prediction = self._client.classify(images)
+                prediction = self._client.classify(images, request_trace.header)
                 self._backoff = 0.0
+                _log_classified(group, request_trace.trace_id)
                 return prediction
             except ServingUnavailableError as exc:
                 self._stats.add(retries=1)
@@ -380,6 +418,7 @@ class ImageSubscriber:
                 position=item.message.position,
                 attempt=attempts,
                 error=reason,
+                trace_id=item.image.trace.trace_id,
             )
             if attempts >= self._settings.max_attempts:
                 final = f"failed {attempts} times, last: {reason}"
@@ -419,10 +458,27 @@ class ImageSubscriber:
                 position=message.position,
                 reason=reason,
                 confirmed=result.ok,
+                trace_id=trace_id_in(message.attributes),
             )
-        confirmed = [m for (m, _), r in zip(bad, results, strict=True) if r.ok]
-        self._stats.add(dead_lettered=len(confirmed))
-        return confirmed
+        confirmed = [(m, why) for (m, why), r in zip(bad, results, strict=True) if r.ok]
+        self._stats.add_dead_lettered([why for _, why in confirmed])
+        return [m for m, _ in confirmed]
+
+
+def _log_classified(group: list[Item], request_trace_id: str) -> None:
+    """At DEBUG, a line per image: its trace and the trace of the request that carried it."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return  # thousands of images a second: not even the arguments are built
+    for item in group:
+        log_event(
+            logger,
+            "image_classified",
+            logging.DEBUG,
+            image_id=item.image.image_id,
+            position=item.message.position,
+            trace_id=item.image.trace.trace_id,
+            request_trace_id=request_trace_id,
+        )
 
 
 def _positions(messages: Sequence[Message]) -> list[str]:

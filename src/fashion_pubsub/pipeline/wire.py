@@ -8,12 +8,13 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from fashion_pubsub.brokers.base import Message, OutgoingMessage
 from fashion_pubsub.pipeline.errors import WireFormatError
+from fashion_pubsub.tracing import TRACEPARENT, TraceContext, continue_trace
 
 SCHEMA_VERSION = "1"
 SHAPE = (28, 28)
@@ -27,7 +28,11 @@ _TIME = re.compile(r"[0-9]{1,11}(?:\.[0-9]{1,9})?")  # up to year 5138, to the n
 
 @dataclass(frozen=True)
 class ImageMessage:
-    """A decoded image message."""
+    """A decoded image message.
+
+    `trace` continues the message's W3C trace (a new span of the same trace id), or is a
+    new trace when it had none or an invalid one; `trace_error` then says why.
+    """
 
     image_id: str
     pixels: np.ndarray
@@ -35,6 +40,9 @@ class ImageMessage:
     true_label: int | None
     seen_at: float
     published_at: float
+    arrived_at: float
+    trace: TraceContext = field(default_factory=TraceContext.start)
+    trace_error: str | None = None
 
 
 def image_id(source_file: str, pixels: np.ndarray) -> str:
@@ -77,8 +85,21 @@ def encode(
     true_label: int | None,
     seen_at: float,
     published_at: float,
+    arrived_at: float | None = None,
+    traceparent: str | None = None,
 ) -> OutgoingMessage:
-    """The message for one 28x28 uint8 image."""
+    """The message for one 28x28 uint8 image.
+
+    Args:
+        pixels: the image, 28x28 uint8.
+        source_file: the input file's name.
+        true_label: the class the file carries, if any.
+        seen_at: when the publisher picked the file up (Unix seconds).
+        published_at: when the message is handed to the broker client.
+        arrived_at: when the file appeared in the input folder (its ctime); `seen_at`
+            if unknown.
+        traceparent: the W3C trace context the image's trace starts from.
+    """
     identity = image_id(source_file, pixels)
     attributes = {
         "schema": SCHEMA_VERSION,
@@ -86,11 +107,14 @@ def encode(
         **name_attributes(source_file),
         "shape": "28,28",
         "dtype": "uint8",
+        "arrived_at": f"{seen_at if arrived_at is None else arrived_at:.6f}",
         "seen_at": f"{seen_at:.6f}",
         "published_at": f"{published_at:.6f}",
     }
     if true_label is not None:
         attributes["true_label"] = str(true_label)
+    if traceparent is not None:
+        attributes[TRACEPARENT] = traceparent
     return OutgoingMessage(key=identity, payload=pixels.tobytes(), attributes=attributes)
 
 
@@ -119,13 +143,21 @@ def decode(message: Message) -> ImageMessage:
         )
     if len(message.payload) != PIXELS:
         raise WireFormatError(f"body has {len(message.payload)} bytes, 28x28 uint8 needs {PIXELS}")
+    seen = _time(attributes, "seen_at")
+    # Optional: messages from publishers before it carry only seen_at.
+    arrived = _time(attributes, "arrived_at") if "arrived_at" in attributes else seen
+    # A bad traceparent costs the image nothing: a new trace, and the reason for the log.
+    trace, trace_error = continue_trace(attributes.get(TRACEPARENT))
     return ImageMessage(
         image_id=_image_id(attributes["image_id"]),
         pixels=np.frombuffer(message.payload, dtype=np.uint8).reshape(SHAPE),
         source_file=_source_file(attributes["source_file"]),
         true_label=_label(attributes.get("true_label")),
-        seen_at=_time(attributes, "seen_at"),
+        seen_at=seen,
         published_at=_time(attributes, "published_at"),
+        arrived_at=arrived,
+        trace=trace,
+        trace_error=None if trace_error is None else trace_error.reason,
     )
 
 

@@ -125,8 +125,12 @@ class ServingClient:
             self._client.close()
             self._client = None
 
-    def classify(self, images: np.ndarray) -> Prediction:
+    def classify(self, images: np.ndarray, traceparent: str | None = None) -> Prediction:
         """Probabilities for uint8 images [N,28,28] (or [N,28,28,1]).
+
+        Args:
+            images: the batch.
+            traceparent: a W3C traceparent sent as the request's header, if given.
 
         Raises:
             ServingUnavailableError: retry later (ServingResponseError: the server
@@ -139,7 +143,8 @@ class ServingClient:
                 f"images must be a non-empty [N,28,28] batch, got shape {list(images.shape)}"
             )
         self.connect()
-        return self._infer_v2(images) if self._speaks_v2 else self._predict_tf(images)
+        trace = {"traceparent": traceparent} if traceparent else {}
+        return self._infer_v2(images, trace) if self._speaks_v2 else self._predict_tf(images, trace)
 
     def connect(self) -> str:
         """Open the connection and learn the server's protocol now, so the first batch does
@@ -169,7 +174,7 @@ class ServingClient:
             return False
         return answer.status_code == 200 and isinstance(body, dict) and "live" in body
 
-    def _infer_v2(self, images: np.ndarray) -> Prediction:
+    def _infer_v2(self, images: np.ndarray, trace: dict[str, str]) -> Prediction:
         header = orjson.dumps(
             {
                 "inputs": [
@@ -188,12 +193,16 @@ class ServingClient:
             self.infer_url,
             max_answer_bytes(len(images)),
             content=header + images.tobytes(),
-            headers={_HEADER: str(len(header)), "Content-Type": "application/octet-stream"},
+            headers={
+                _HEADER: str(len(header)),
+                "Content-Type": "application/octet-stream",
+                **trace,
+            },
         )
         self._raise_for_status(answer)
         return _parse_v2(answer, len(images))
 
-    def _predict_tf(self, images: np.ndarray) -> Prediction:
+    def _predict_tf(self, images: np.ndarray, trace: dict[str, str]) -> Prediction:
         if self._tf_version is None:
             self._tf_version = self._tf_latest_version()
         body = orjson.dumps(
@@ -204,7 +213,7 @@ class ServingClient:
             self.predict_url,
             max_answer_bytes(len(images)),
             content=body,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **trace},
         )
         self._raise_for_status(answer)
         document = answer.json()

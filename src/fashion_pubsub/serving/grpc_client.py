@@ -86,8 +86,9 @@ class GrpcServingClient:
         self._call(live, oip.ServerLiveRequest())
         return "Open Inference Protocol over gRPC, raw tensors"
 
-    def classify(self, images: np.ndarray) -> Prediction:
-        """Probabilities for uint8 images [N,28,28] (or [N,28,28,1]).
+    def classify(self, images: np.ndarray, traceparent: str | None = None) -> Prediction:
+        """Probabilities for uint8 images [N,28,28] (or [N,28,28,1]); `traceparent` (W3C)
+        goes as the call's metadata when given.
 
         Raises:
             ServingUnavailableError: retry later.
@@ -103,7 +104,8 @@ class GrpcServingClient:
         request.outputs.add(name=_OUTPUT)
         request.raw_input_contents.append(images.tobytes())
         self._open()
-        response = self._call(self._infer, request)
+        metadata = (("traceparent", traceparent),) if traceparent else None
+        response = self._call(self._infer, request, metadata)
         return Prediction(self._probabilities(response, len(images)), response.model_version)
 
     def _open(self) -> grpc.Channel:
@@ -123,9 +125,9 @@ class GrpcServingClient:
             )
         return self._channel
 
-    def _call(self, method: Any, request: Any) -> Any:
+    def _call(self, method: Any, request: Any, metadata: Any = None) -> Any:
         try:
-            return method(request, timeout=self._timeout)
+            return method(request, timeout=self._timeout, metadata=metadata)
         except grpc.RpcError as exc:
             code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
             details = exc.details() if isinstance(exc, grpc.Call) else repr(exc)

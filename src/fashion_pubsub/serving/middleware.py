@@ -1,15 +1,18 @@
 """ASGI middleware of the REST server: counts every model request by the route's path
-parameters and turns an unexpected exception into a logged 500 {"error": ...}."""
+parameters, turns an unexpected exception into a logged 500 {"error": ...}, and logs the
+trace id of a request that carries a W3C `traceparent` header (the subscriber's do)."""
 
 import logging
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fashion_pubsub.errors import TraceparentError
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.serving.dataplane import DataPlane, ModelRef
 from fashion_pubsub.serving.http_io import dump_json
 from fashion_pubsub.serving.metrics import UNKNOWN_MODEL, ServerMetrics
+from fashion_pubsub.tracing import parse_traceparent
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,7 @@ class RequestMetrics:
         started = time.perf_counter()
         status = 500
         response_started = False
+        trace_id = _trace_id(scope)
 
         async def send_and_watch(message: Message) -> None:
             nonlocal status, response_started
@@ -45,12 +49,42 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_and_watch)
         except Exception as exc:  # no request may take the server down
-            log_event(logger, "request_failed", logging.ERROR, path=scope["path"], error=repr(exc))
+            log_event(
+                logger,
+                "request_failed",
+                logging.ERROR,
+                path=scope["path"],
+                error=repr(exc),
+                trace_id=trace_id,
+            )
             if response_started:
                 raise
             await _send_internal_error(send, exc)
         finally:
-            _count(scope, status, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            _count(scope, status, seconds)
+            if trace_id is not None:  # a pipeline request: one line to follow its images by
+                log_event(
+                    logger,
+                    "request_served",
+                    logging.DEBUG,
+                    path=scope["path"],
+                    status=status,
+                    ms=round(seconds * 1000, 3),
+                    trace_id=trace_id,
+                )
+
+
+def _trace_id(scope: Scope) -> str | None:
+    """The trace id of the request's `traceparent` header; None if it has none or an
+    invalid one (ignored, as W3C Trace Context says a receiver must)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"traceparent":
+            try:
+                return parse_traceparent(value.decode("latin-1")).trace_id
+            except TraceparentError:
+                return None
+    return None
 
 
 def _count(scope: Scope, status: int, seconds: float) -> None:

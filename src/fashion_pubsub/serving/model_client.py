@@ -16,8 +16,9 @@ class ModelClient(Protocol):
         """Connect now; returns which protocol will be used."""
         ...
 
-    def classify(self, images: np.ndarray) -> Prediction:
-        """Probabilities [N, 10] for uint8 images [N,28,28]."""
+    def classify(self, images: np.ndarray, traceparent: str | None = None) -> Prediction:
+        """Probabilities [N, 10] for uint8 images [N,28,28]; `traceparent` (W3C) goes
+        with the request (an HTTP header, gRPC metadata) when given."""
         ...
 
     def close(self) -> None: ...

@@ -65,8 +65,8 @@ def test_small_bench_measures_both_brokers_against_the_old_path(
         assert runs["speedup"] > 0
         assert runs["pipeline"]["accuracy"] > 0.85
         assert runs["half_rate"]["images"] == 100
-        assert runs["half_rate"]["lead_in_images"] > 0
-        assert runs["half_rate"]["p99_ms_with_lead_in"] > 0
+        assert "lead_in_images" not in runs["half_rate"]  # every image counts
+        assert set(runs["half_rate"]["stages_ms"]) >= {"pickup", "broker", "end_to_end"}
         # Each round is recorded; the rate shown is the best round's.
         assert len(runs["pipeline_rounds"]) == 2 and len(runs["half_rate_rounds"]) == 2
         assert runs["pipeline"]["images_per_second"] == max(runs["pipeline_rounds"])
@@ -80,7 +80,6 @@ def test_small_bench_measures_both_brokers_against_the_old_path(
     table = output.with_suffix(".md").read_text()
     assert "| apache-kafka | baseline |" in table and "speed-up" in table
     assert f"folders on {filesystem_type(tmp_path)}" in table
-    assert "were a lead-in, not measured" in table
     assert "apache-kafka pipeline: 2 rounds" in table
 
 

@@ -65,6 +65,8 @@ def run_demo(
         "--no-live",
         "--timeout",
         "300",
+        "--dashboard-port",
+        str(free_port()),
     ]
     return subprocess.run(
         command, env=infra_env(infra), capture_output=True, text=True, timeout=600
@@ -90,6 +92,7 @@ def check_demo(result: subprocess.CompletedProcess[str], workdir: Path, data_dir
     assert summary["images"] == IMAGES
     assert summary["accuracy"] == pytest.approx(model_accuracy(data_dir, IMAGES), abs=1e-9)
     assert f"{summary['accuracy']:.4f}" in result.stdout
+    assert "dashboard: http://127.0.0.1:" in result.stdout
     report = (run_dir / "report.html").read_text()
     assert all(f">{i}.png<" in report for i in range(IMAGES))
     assert len(list((run_dir / "predicted-images").glob("*-*.png"))) == IMAGES

@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,6 +107,9 @@ class Lane:
             "PUBSUB_EMULATOR_HOST": self.address,
             "FASHION_PUBSUB_PUBSUB_ACK_DEADLINE_SECONDS": "10",
             **self.topics.as_environment(),
+            # Off unless a test asks for a port: tests run side by side on one machine.
+            "FASHION_PUBSUB_METRICS_PUBLISHER_PORT": "0",
+            "FASHION_PUBSUB_METRICS_SUBSCRIBER_PORT": "0",
             **({"FASHION_PUBSUB_SUBSCRIBER_DELIVERY": self.delivery} if self.delivery else {}),
         }
 
@@ -130,7 +133,11 @@ class Lane:
         return process
 
     def subscriber(
-        self, name: str = "subscriber", url: str | None = None, results: str = "results.jsonl"
+        self,
+        name: str = "subscriber",
+        url: str | None = None,
+        results: str = "results.jsonl",
+        extra: Sequence[str] = (),
     ) -> subprocess.Popen[bytes]:
         return self._spawn(
             name,
@@ -142,6 +149,7 @@ class Lane:
                 url or self.url,
                 "--results",
                 str(self.root / results),
+                *extra,
             ],
         )
 
@@ -149,6 +157,7 @@ class Lane:
         self,
         published: Path | None = None,
         rejected: Path | None = None,
+        extra: Sequence[str] = (),
         env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         return self._spawn(
@@ -161,6 +170,7 @@ class Lane:
                 str(published or self.folder("published")),
                 "--rejected",
                 str(rejected or self.folder("rejected")),
+                *extra,
             ],
             env,
         )

@@ -39,6 +39,8 @@ def with_attribute(key: str, value: str) -> Message:
         ("seen_at", "-5", "seen_at"),
         ("published_at", "1" * 5000, "published_at"),
         ("published_at", "١٢", "published_at"),
+        ("arrived_at", "nan", "arrived_at"),  # optional, but never anything but a time
+        ("arrived_at", "", "arrived_at"),
         ("image_id", "../../../../tmp/x", "image_id"),
         ("image_id", "4F1C" * 8, "image_id"),
         ("image_id", "0" * 31, "image_id"),
