@@ -1,6 +1,6 @@
 """`Closeable`: the context-manager half of every class that holds a connection, written
-once (the brokers' publishers and consumers and the model server clients all leave a
-`with` block by calling their own `close()`)."""
+once (the brokers' publishers, consumers and transactional sessions, the model server
+clients and the metrics server all leave a `with` block by calling their own `close()`)."""
 
 from abc import ABC, abstractmethod
 from types import TracebackType

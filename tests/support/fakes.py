@@ -7,10 +7,10 @@ a real model server. The in-memory broker is `fashion_pubsub.brokers.memory`.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 
 import numpy as np
 
+from fashion_pubsub.closing import Closeable
 from fashion_pubsub.serving.client import Prediction
 from fashion_pubsub.serving.errors import ServingRequestError, ServingUnavailableError
 
@@ -32,7 +32,7 @@ def answer(images: np.ndarray, version: str = "1") -> Prediction:
 
 
 @dataclass
-class FakeModelClient:
+class FakeModelClient(Closeable):
     """A scriptable model client.
 
     Args:
@@ -81,17 +81,6 @@ class FakeModelClient:
 
     def close(self) -> None:
         self.connected = False
-
-    def __enter__(self) -> "FakeModelClient":
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @dataclass

@@ -8,10 +8,10 @@ is delivered again (after `nack`, a restart, or an expired ack deadline).
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from fashion_pubsub.brokers.errors import PublishError
+from fashion_pubsub.closing import Closeable
 
 ReleaseCallback = Callable[[], None]
 """Called by a consumer before it gives up messages it handed out (see `Consumer.on_release`)."""
@@ -73,7 +73,7 @@ class Message:
     defect: str | None = None
 
 
-class Publisher(ABC):
+class Publisher(Closeable):
     """Publishes batches to one topic and reports what the broker confirmed."""
 
     @abstractmethod
@@ -91,19 +91,8 @@ class Publisher(ABC):
     def close(self) -> None:
         """Deliver what is still buffered and release the client."""
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class Consumer(ABC):
+class Consumer(Closeable):
     """Receives batches from the input subscription (Pub/Sub) or consumer group (Kafka)."""
 
     @abstractmethod
@@ -150,17 +139,6 @@ class Consumer(ABC):
     @abstractmethod
     def close(self) -> None:
         """Leave the group/subscription cleanly; unacknowledged messages are redelivered."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @dataclass(frozen=True)

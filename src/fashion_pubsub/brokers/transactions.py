@@ -16,15 +16,15 @@ An ack that cannot commit aborts in the same way and raises `TransactionAbortedE
 a producer fenced by a newer instance raises `TransactionFencedError`.
 """
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from fashion_pubsub.brokers.base import Consumer, Publisher
+from fashion_pubsub.closing import Closeable
 
 
-class TransactionalSession(ABC):
+class TransactionalSession(Closeable):
     """A consumer and publishers whose outcome commits in one transaction (see module doc)."""
 
     consumer: Consumer
@@ -42,17 +42,6 @@ class TransactionalSession(ABC):
     @abstractmethod
     def close(self) -> None:
         """Abort an open transaction and leave the group."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @runtime_checkable

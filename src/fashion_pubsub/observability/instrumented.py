@@ -4,8 +4,6 @@ model version from each answer. They wrap the real clients; the pipeline sees th
 interfaces."""
 
 from collections.abc import Iterable, Sequence
-from types import TracebackType
-from typing import Self
 
 import numpy as np
 
@@ -18,6 +16,7 @@ from fashion_pubsub.brokers.base import (
     ReleaseCallback,
 )
 from fashion_pubsub.brokers.errors import BrokerError
+from fashion_pubsub.closing import Closeable
 from fashion_pubsub.observability.health import Health
 from fashion_pubsub.observability.metrics import SubscriberMetrics
 from fashion_pubsub.serving.client import Prediction
@@ -28,7 +27,7 @@ BROKER = "broker"
 MODEL_SERVER = "model_server"
 
 
-class MeasuredModelClient:
+class MeasuredModelClient(Closeable):
     """A model client (REST or gRPC) that times each predict and reports whether the
     server answered.
 
@@ -43,17 +42,6 @@ class MeasuredModelClient:
         self._metrics = metrics
         self._health = health
         self._model = str(getattr(client, "name", ""))
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         self._client.close()

@@ -9,12 +9,12 @@ import logging
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Self
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from fashion_pubsub.closing import Closeable
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.observability.errors import MetricsPortError
 from fashion_pubsub.observability.health import Health
@@ -22,7 +22,7 @@ from fashion_pubsub.observability.health import Health
 logger = logging.getLogger(__name__)
 
 
-class MetricsServer:
+class MetricsServer(Closeable):
     """Serves one registry and one Health on host:port in a daemon thread.
 
     Args:
@@ -50,14 +50,6 @@ class MetricsServer:
     def __enter__(self) -> Self:
         self.start()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def start(self) -> None:
         """Listen and serve in the background; nothing when the port is 0.

@@ -15,13 +15,13 @@ up to a limit that grows with the batch, so a runaway server cannot fill our mem
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
 import orjson
 
+from fashion_pubsub.closing import Closeable
 from fashion_pubsub.serving.answers import (
     MAX_FIXED_BYTES,
     checked_probabilities,
@@ -78,7 +78,7 @@ class Prediction:
     model_version: str
 
 
-class ServingClient:
+class ServingClient(Closeable):
     """Classifies batches on one model; reuses connections. Use as a context manager.
 
     Args:
@@ -108,17 +108,6 @@ class ServingClient:
         self._client: httpx.Client | None = None
         self._speaks_v2: bool | None = None
         self._tf_version: str | None = self.version
-
-    def __enter__(self) -> "ServingClient":
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         if self._client is not None:
