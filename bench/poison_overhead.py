@@ -8,6 +8,7 @@ FASHION_PUBSUB_DATA_DIR; run from the repository's root."""
 
 import argparse
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -39,7 +40,12 @@ def measure(broker: str, url: str, data_dir: Path, poison: bool) -> float:
             check(lane, outcome)
         finally:
             lane.close()
+    print(f"  poison={poison}: {outcome.elapsed:.1f} s ({outcome.recorded_after:.1f} s to records)")
     return outcome.elapsed
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main() -> None:
@@ -47,6 +53,8 @@ def main() -> None:
     parser.add_argument("--broker", choices=["apache-kafka", "google-pubsub"], required=True)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    # `timeout` or `kill` sends SIGTERM: unwind, so the lanes and the server are stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
     sys.path.insert(0, str(ROOT))
     from tests.conftest import free_port
     from tests.integration.pipeline.conftest import start_server, stop

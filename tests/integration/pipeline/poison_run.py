@@ -37,6 +37,7 @@ class Outcome:
     """What one run left behind, and how long it took."""
 
     elapsed: float
+    recorded_after: float  # until the last valid image was recorded
     records: list[dict[str, object]]
     dead_letters: list[Message]
     poison_messages: list[Sent] = field(default_factory=list)
@@ -151,6 +152,7 @@ def run(lane: Lane, data_dir: Path, poison: bool) -> Outcome:
             sender.send(next(pending))
     sender.close()
     lane.wait_for_records(VALID, seconds=600)
+    recorded_after = time.monotonic() - start
     notes = {f"{name}.reason" for name in bad_files}
     deadline = time.monotonic() + 120
     while not notes <= _entries(lane.folder("rejected")) and time.monotonic() < deadline:
@@ -158,7 +160,7 @@ def run(lane: Lane, data_dir: Path, poison: bool) -> Outcome:
     elapsed = time.monotonic() - start
     dead = read_dead_letters(lane, len(messages) + 1, seconds=30 if messages else 5)
     time.sleep(2)  # anything extra (a duplicate, a late dead letter) would show by now
-    return Outcome(elapsed, lane.records(), dead, messages, bad_files)
+    return Outcome(elapsed, recorded_after, lane.records(), dead, messages, bad_files)
 
 
 def _entries(folder: Path) -> set[str]:
