@@ -1,13 +1,16 @@
 """Shared fixtures: the real Kafka broker and Pub/Sub emulator, started once per session
 through the project's own launcher (fashion_pubsub.infra), and the real data set.
 
-Set FASHION_PUBSUB_KAFKA_BOOTSTRAP or PUBSUB_EMULATOR_HOST to use a running service instead.
+Set FASHION_PUBSUB_KAFKA_BOOTSTRAP or PUBSUB_EMULATOR_HOST to use a running service instead,
+and FASHION_PUBSUB_KAFKA_CLUSTER_BOOTSTRAP for a running replicated cluster (tests that kill
+a node then skip).
 """
 
 import os
 import signal
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -34,7 +37,12 @@ def _interrupt(signum: int, frame: object) -> None:
 # Services (and data) the developer brought, read once before any test: `clean_environ`
 # removes these variables for each test, and a session fixture first asked for through
 # getfixturevalue (the pipeline's `lane`) would otherwise start a private broker instead.
-_BRINGABLE = ("FASHION_PUBSUB_KAFKA_BOOTSTRAP", "PUBSUB_EMULATOR_HOST", "FASHION_PUBSUB_DATA_DIR")
+_BRINGABLE = (
+    "FASHION_PUBSUB_KAFKA_BOOTSTRAP",
+    "FASHION_PUBSUB_KAFKA_CLUSTER_BOOTSTRAP",
+    "PUBSUB_EMULATOR_HOST",
+    "FASHION_PUBSUB_DATA_DIR",
+)
 _BROUGHT: dict[str, str] = {}
 
 
@@ -79,6 +87,55 @@ def make_infra_settings(state_dir: Path) -> InfraSettings:
         kafka_controller_port=free_port(),
         emulator_port=free_port(),
     )
+
+
+def free_port_block(count: int) -> int:
+    """The first of `count` consecutive ports nothing listens on right now."""
+    for _ in range(50):
+        base = free_port()
+        if base + count > 65535:
+            continue
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no {count} consecutive free ports found")
+
+
+@dataclass(frozen=True)
+class KafkaCluster:
+    """A replicated Kafka cluster for tests: its bootstrap servers, and the settings that
+    started it (None when brought by FASHION_PUBSUB_KAFKA_CLUSTER_BOOTSTRAP: not ours to kill)."""
+
+    bootstrap: str
+    settings: InfraSettings | None
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """Three combined broker+controller KRaft nodes on free ports, in their own state
+    folder, started by the project's launcher and stopped by PID at the end."""
+    external = _BROUGHT.get("FASHION_PUBSUB_KAFKA_CLUSTER_BOOTSTRAP")
+    if external:
+        yield KafkaCluster(external, None)
+        return
+    base = free_port_block(6)
+    settings = make_infra_settings(tmp_path_factory.mktemp("cluster")).model_copy(
+        update={
+            "kafka_port": base,
+            "kafka_controller_port": base + 1,
+            "kafka_nodes": 3,
+            "start_timeout_seconds": 120.0,
+        }
+    )
+    kafka.start(settings)
+    try:
+        yield KafkaCluster(kafka.address(settings), settings)
+    finally:
+        kafka.shutdown(settings)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,8 @@ FashionPubSubError                  the CLI prints these as one line, not a trac
  ├── BrokerError                    brokers/errors.py: Kafka or Pub/Sub refused; `.retriable`
  │    ├── BrokerUnavailableError    it cannot be reached: retriable
  │    ├── TopicNotFoundError        a topic or subscription is missing: not retriable
+ │    ├── TransactionAbortedError   a Kafka transaction was aborted; its batch comes again
+ │    ├── TransactionFencedError    a newer instance took over the transactional id: stop
  │    └── PublishError              one message not published (`PublishResult.error`)
  │         └── MessageTooLargeError over the broker's limits: publish it shrunk
  ├── ServingError                   serving/errors.py: the model server refused

@@ -5,6 +5,7 @@ environment variables, then the defaults below. Constructing a settings object
 reads the environment; importing this module does not.
 """
 
+import hashlib
 import uuid
 from pathlib import Path
 from typing import Any, Literal
@@ -13,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BrokerName = Literal["google-pubsub", "apache-kafka"]
+Delivery = Literal["exactly-once", "at-least-once"]
 BROKER_NAMES: tuple[BrokerName, ...] = ("google-pubsub", "apache-kafka")
 
 EMULATOR_SCRIPT = Path(
@@ -91,7 +93,10 @@ class KafkaSettings(BaseSettings):
     model_config = _config("FASHION_PUBSUB_KAFKA_")
     bootstrap: str = "127.0.0.1:9092"
     partitions: int = Field(default=6, ge=1)
-    replication_factor: int = Field(default=1, ge=1)
+    # Unset: the cluster's own defaults if its operators set them, else by its size
+    # (1 copy on one node, 3 with 2 in sync on three); see brokers/kafka_topics.py.
+    replication_factor: int | None = Field(default=None, ge=1)
+    min_insync_replicas: int | None = Field(default=None, ge=1)
     client_properties: Path | None = None
     sasl_password: SecretStr | None = None
 
@@ -124,6 +129,10 @@ class PubSubSettings(BaseSettings):
     max_delivery_attempts: int = Field(default=5, ge=5, le=100)
     min_retry_backoff_seconds: int = Field(default=1, ge=0, le=600)
     max_retry_backoff_seconds: int = Field(default=60, ge=0, le=600)
+    # New input subscriptions get Pub/Sub's exactly-once delivery: no redelivery after a
+    # successful ack, and ack results. Off by default: it costs throughput and latency on
+    # Google Cloud, and results are de-duplicated by image id either way.
+    exactly_once_delivery: bool = False
 
 
 class InfraSettings(BaseSettings):
@@ -135,6 +144,11 @@ class InfraSettings(BaseSettings):
     kafka_pom: Path = Path("infra/kafka/pom.xml")
     kafka_port: int = Field(default=9092, ge=1, le=65535)
     kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
+    # 1: a standalone node. 3: a replicated cluster of combined broker+controller nodes,
+    # node i on kafka_port + 2i and kafka_controller_port + 2i.
+    kafka_nodes: int = Field(default=1, ge=1, le=9)
+    # Per node. Three nodes at 512 MB plus the model server and pipeline fit in 24 GB;
+    # the serial collector keeps each JVM on one GC thread.
     kafka_heap: str = "512m"
     emulator_script: Path = EMULATOR_SCRIPT
     emulator_port: int = Field(default=8085, ge=1, le=65535)
@@ -185,6 +199,9 @@ class PublisherSettings(BaseSettings):
     # an idle publisher sends at once (see FilePublisher._next_batch).
     max_wait_seconds: float = Field(default=0.005, ge=0)
     max_image_bytes: int = Field(default=1_000_000, ge=1)
+    # Test hook (no flag): SIGKILL itself once this many images are confirmed by the
+    # broker, before their files move, so the next run sends them again.
+    test_kill_before_move_after: int | None = Field(default=None, ge=1)
     # A file that looks truncated but changed less than this long ago may still be being
     # written (found by the start-up scan, say): it is looked at again before rejection.
     settle_seconds: float = Field(default=2.0, ge=0)
@@ -213,9 +230,21 @@ class SubscriberSettings(BaseSettings):
     # Failures of one message on its own before it is dead-lettered with its last error.
     # Keep it below Pub/Sub's max_delivery_attempts, whose policy gives no reason.
     max_attempts: int = Field(default=3, ge=1, le=100)
+    # None: exactly-once where the broker has transactions (Kafka), else at-least-once.
+    delivery: Delivery | None = None
+    # Names the Kafka transactional id; None: derived from the results log's path, so a
+    # restarted instance fences (and aborts what was left open by) its killed predecessor.
+    instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,100}$")
 
     def results_path(self) -> Path:
         return self.results or self.output_dir / "results.jsonl"
+
+    def instance_name(self) -> str:
+        """This subscriber instance's stable name (see `instance_id`)."""
+        if self.instance_id is not None:
+            return self.instance_id
+        digest = hashlib.sha256(str(self.results_path().resolve()).encode()).hexdigest()
+        return f"subscriber-{digest[:12]}"
 
 
 def read_properties(path: Path) -> dict[str, str]:

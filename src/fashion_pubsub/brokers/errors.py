@@ -6,6 +6,8 @@ FashionPubSubError
  └── BrokerError                  a broker refused an operation (retriable if its cause is)
       ├── BrokerUnavailableError  it cannot be reached (start it, or fix the address): retriable
       ├── TopicNotFoundError      a topic or subscription is missing (run init-brokers): not
+      ├── TransactionAbortedError a Kafka transaction was aborted; its batch comes again: retriable
+      ├── TransactionFencedError  another instance took over this transactional id: not
       └── PublishError            one message was not published (in `PublishResult.error`)
            └── MessageTooLargeError  over the broker's size limits: not retriable as it is
 """
@@ -59,6 +61,26 @@ class TopicNotFoundError(BrokerError):
     @property
     def retriable(self) -> bool:
         return False  # it stays missing until someone creates it
+
+
+class TransactionAbortedError(BrokerError):
+    """A Kafka transaction could not commit and was aborted: none of its messages became
+    visible to read_committed readers, its offsets were not committed, and the consumer
+    went back to the last committed offsets, so its batch is delivered again."""
+
+    @property
+    def retriable(self) -> bool:
+        return True
+
+
+class TransactionFencedError(BrokerError):
+    """The transactional producer was fenced: a newer instance with the same transactional
+    id (or the group after a rebalance) took over. This instance must stop; its open
+    transaction is aborted by the broker and its work redone by the new owner."""
+
+    @property
+    def retriable(self) -> bool:
+        return False
 
 
 class PublishError(BrokerError):

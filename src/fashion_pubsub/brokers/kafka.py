@@ -30,7 +30,9 @@ from fashion_pubsub.brokers.errors import (
 )
 from fashion_pubsub.brokers.kafka_logs import RepeatFilter, client_log_config
 from fashion_pubsub.brokers.kafka_offsets import PartitionOffsets
+from fashion_pubsub.brokers.kafka_topics import plan_replication
 from fashion_pubsub.brokers.limits import MessageLimits, check, kafka_limits
+from fashion_pubsub.brokers.transactions import TransactionalSession
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.settings import KafkaSettings, TopicSettings
 
@@ -69,6 +71,7 @@ class KafkaBroker(Broker):
     """
 
     name = "apache-kafka"
+    transactional = True
 
     def __init__(self, settings: KafkaSettings, topics: TopicSettings) -> None:
         self._settings = settings
@@ -93,18 +96,19 @@ class KafkaBroker(Broker):
             raise self._unavailable(exc) from exc
         finally:
             admin.poll(0)  # serve its log lines
-        wanted = list(self._topics.topic_names)
+        wanted = [name for name in self._topics.topic_names if name not in existing]
+        if not wanted:
+            return
+        replication = plan_replication(admin, self._settings)
         missing = [
             NewTopic(
                 name,
                 num_partitions=self._settings.partitions,
-                replication_factor=self._settings.replication_factor,
+                replication_factor=replication.factor,
+                config=replication.config,
             )
             for name in wanted
-            if name not in existing
         ]
-        if not missing:
-            return
         for name, future in admin.create_topics(missing, operation_timeout=30).items():
             try:
                 future.result(timeout=60)
@@ -133,6 +137,16 @@ class KafkaBroker(Broker):
 
     def consumer(self) -> Consumer:
         return KafkaConsumer(self._settings, self._topics, self._repeats)
+
+    def transactional_session(self, instance_id: str) -> TransactionalSession:
+        """Exactly-once processing: see brokers/transactions.py.
+
+        Args:
+            instance_id: stable per subscriber instance; names its transactional id.
+        """
+        from fashion_pubsub.brokers.kafka_transactions import KafkaTransactions
+
+        return KafkaTransactions(self._settings, self._topics, instance_id, self._repeats)
 
     def lag_reader(self) -> LagReader:
         from fashion_pubsub.brokers.kafka_lag import KafkaLagReader
@@ -281,6 +295,8 @@ class KafkaConsumer(Consumer):
     whose results the subscriber recognises.
     """
 
+    _OVERRIDES: dict[str, Any] = {}  # what a subclass changes (transactions: no auto commit)
+
     def __init__(
         self, settings: KafkaSettings, topics: TopicSettings, repeats: RepeatFilter
     ) -> None:
@@ -297,6 +313,7 @@ class KafkaConsumer(Consumer):
                 # A crashed member's partitions move on after 10 s instead of 45.
                 "session.timeout.ms": 10_000,
                 "heartbeat.interval.ms": 2_000,
+                **self._OVERRIDES,
             }
         )
         self._partitions: dict[tuple[str, int], PartitionOffsets] = {}

@@ -18,8 +18,13 @@ brokers, chosen by `flavour`:
   is lost (the message comes again), as with a stale ack id.
 
 Failures to inject: `fail_publishes` (a broker refusing some messages), `on_publish`
-(a hook run for every message, which may block), `max_message_bytes` (a size limit).
-Inspection: `messages(topic)`, `dead_letters()`, `committed()`, `unfinished()`.
+(a hook run for every message, which may block), `max_message_bytes` (a size limit),
+`commit_failures` (transactions that abort at commit).
+Inspection: `messages(topic)`, `dead_letters()`, `committed()`, `unfinished()`,
+`aborted(topic)` and `aborted_transactions`.
+
+The Kafka flavour also has transactions (`transactional_session`, see
+memory_transactions.py), as `KafkaBroker` has.
 """
 
 import threading
@@ -39,6 +44,8 @@ from fashion_pubsub.brokers.base import (
 from fashion_pubsub.brokers.errors import MessageTooLargeError, PublishError, TopicNotFoundError
 from fashion_pubsub.brokers.kafka_offsets import PartitionOffsets
 from fashion_pubsub.brokers.limits import MessageLimits
+from fashion_pubsub.brokers.transactions import TransactionalSession
+from fashion_pubsub.errors import ConfigurationError
 from fashion_pubsub.settings import TopicSettings
 
 Flavour = Literal["kafka", "pubsub"]
@@ -105,6 +112,7 @@ class MemoryBroker(Broker):
     ) -> None:
         self.name = f"memory-{flavour}"
         self.flavour = flavour
+        self.transactional = flavour == "kafka"
         self.topics = topics
         self._partitions = partitions if flavour == "kafka" else 1
         self._max_attempts = max_delivery_attempts
@@ -118,6 +126,10 @@ class MemoryBroker(Broker):
         self._members: list[_Member] = []
         self._failures: dict[str, list[_FailureRule]] = {}
         self._hook: PublishHook | None = None
+        self.commit_failures = 0
+        self.fenced = False
+        self.aborted_transactions = 0
+        self._aborted: list[tuple[str, OutgoingMessage]] = []
 
     # --- Broker -------------------------------------------------------------------------
 
@@ -139,6 +151,18 @@ class MemoryBroker(Broker):
         if self.flavour == "pubsub":
             return _SubscriptionConsumer(self)
         return _GroupConsumer(self)
+
+    def transactional_session(self, instance_id: str) -> TransactionalSession:
+        """Kafka flavour only: a consumer and publishers sharing transactions.
+
+        Args:
+            instance_id: unused (one process holds every instance); kept for the protocol.
+        """
+        if self.flavour != "kafka":
+            raise ConfigurationError("transactions are Kafka's: the pubsub flavour has none")
+        from fashion_pubsub.brokers.memory_transactions import MemoryTransactions
+
+        return MemoryTransactions(self)
 
     # --- failure injection --------------------------------------------------------------
 
@@ -176,6 +200,11 @@ class MemoryBroker(Broker):
     def dead_letters(self) -> list[Message]:
         """The dead-letter topic's messages."""
         return self.messages(self.topics.dead_letter_topic)
+
+    def aborted(self, topic: str) -> list[OutgoingMessage]:
+        """What aborted transactions published to `topic` (never stored in it)."""
+        with self._lock:
+            return [message for name, message in self._aborted if name == topic]
 
     def committed(self) -> dict[int, int]:
         """Kafka-like: the committed offset of each input partition that has one."""

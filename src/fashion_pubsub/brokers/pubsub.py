@@ -34,6 +34,7 @@ from fashion_pubsub.brokers.errors import (
     TopicNotFoundError,
 )
 from fashion_pubsub.brokers.limits import PUBSUB_LIMITS, check
+from fashion_pubsub.brokers.pubsub_acks import acknowledge
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.settings import PubSubSettings, TopicSettings
 
@@ -166,6 +167,8 @@ class PubSubBroker(Broker):
                 "minimum_backoff": duration_pb2.Duration(seconds=s.min_retry_backoff_seconds),
                 "maximum_backoff": duration_pb2.Duration(seconds=s.max_retry_backoff_seconds),
             },
+            # No redelivery after a successful ack, and acks that say whether they were.
+            "enable_exactly_once_delivery": s.exactly_once_delivery,
         }
 
     def _create(self, call: Any) -> None:
@@ -397,7 +400,15 @@ class PubSubConsumer(Consumer):
 
     def ack(self, messages: Sequence[Message]) -> None:
         if messages:
-            self._settle("ack", partial(self._client.acknowledge), messages)
+            self._settle("ack", self._acknowledge, messages)
+
+    def _acknowledge(self, subscription: str, ack_ids: list[str]) -> None:
+        """Acknowledge, reading the ack results of an exactly-once subscription."""
+
+        def send(ids: list[str]) -> None:
+            self._client.acknowledge(subscription=subscription, ack_ids=ids)
+
+        acknowledge(send, ack_ids)
 
     def nack(self, messages: Sequence[Message]) -> None:
         if messages:

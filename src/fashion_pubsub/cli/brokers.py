@@ -35,6 +35,20 @@ def broker_settings_options(func: F) -> F:
     )(func)
     func = setting(
         KafkaSettings,
+        "replication_factor",
+        "--kafka-replication-factor",
+        type=click.IntRange(1),
+        help="Copies of new Kafka topics [none: the cluster's default, else 3 or fewer nodes].",
+    )(func)
+    func = setting(
+        KafkaSettings,
+        "min_insync_replicas",
+        "--kafka-min-insync-replicas",
+        type=click.IntRange(1),
+        help="min.insync.replicas of new Kafka topics [none: the cluster's, else factor-1].",
+    )(func)
+    func = setting(
+        KafkaSettings,
         "client_properties",
         "--kafka-client-properties",
         type=click.Path(path_type=Path, dir_okay=False, exists=True),
@@ -42,6 +56,12 @@ def broker_settings_options(func: F) -> F:
     )(func)
     func = setting(
         PubSubSettings, "project_id", "--pubsub-project", help="Google Cloud project id."
+    )(func)
+    func = setting(
+        PubSubSettings,
+        "exactly_once_delivery",
+        "--pubsub-exactly-once-delivery/--no-pubsub-exactly-once-delivery",
+        help="Create the input subscription with Pub/Sub's exactly-once delivery.",
     )(func)
     return setting(
         PubSubSettings,
@@ -61,12 +81,15 @@ def build_broker(broker: str | None, flags: dict[str, Any]) -> Any:
             KafkaSettings,
             bootstrap=flags.pop("bootstrap", None),
             partitions=flags.pop("partitions", None),
+            replication_factor=flags.pop("replication_factor", None),
+            min_insync_replicas=flags.pop("min_insync_replicas", None),
             client_properties=flags.pop("client_properties", None),
         ),
         build(
             PubSubSettings,
             project_id=flags.pop("project_id", None),
             emulator_host=flags.pop("emulator_host", None),
+            exactly_once_delivery=flags.pop("exactly_once_delivery", None),
         ),
         build(TopicSettings),
     )

@@ -37,6 +37,20 @@ def _infra_options(func: F) -> F:
         type=click.Path(path_type=Path),
     )(func)
     func = setting(InfraSettings, "kafka_port", "--kafka-port", help="Kafka port.", type=int)(func)
+    func = setting(
+        InfraSettings,
+        "kafka_controller_port",
+        "--kafka-controller-port",
+        help="Kafka controller (quorum) port.",
+        type=int,
+    )(func)
+    func = setting(
+        InfraSettings,
+        "kafka_nodes",
+        "--kafka-nodes",
+        help="Kafka nodes (combined broker+controller); 3 for a replicated cluster.",
+        type=click.IntRange(1, 9),
+    )(func)
     return setting(
         InfraSettings, "emulator_port", "--emulator-port", help="Pub/Sub emulator port.", type=int
     )(func)

@@ -112,6 +112,21 @@ def publish(broker: str | None, **flags: Any) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Results log [default: <output>/results.jsonl]",
 )
+@setting(
+    SubscriberSettings,
+    "delivery",
+    "--delivery",
+    type=click.Choice(["exactly-once", "at-least-once"]),
+    help="exactly-once: predictions, dead letters and offsets in one Kafka transaction "
+    "[none: exactly-once on Kafka, at-least-once on Pub/Sub].",
+)
+@setting(
+    SubscriberSettings,
+    "instance_id",
+    "--instance-id",
+    help="Stable name of this subscriber for its Kafka transactional id "
+    "[none: from the results log's path].",
+)
 @_batch_and_broker_options(
     SubscriberSettings,
     "Most messages per predict request.",

@@ -34,6 +34,7 @@ from fashion_pubsub.logs import log_event
 from fashion_pubsub.settings import (
     AppSettings,
     BrokerName,
+    Delivery,
     InfraSettings,
     KafkaSettings,
     PubSubSettings,
@@ -68,6 +69,7 @@ class RunPlan:
             None: no dashboard, metrics endpoints off.
         linger_seconds: keep everything running this long after the last result, so
             the dashboard can still be looked at.
+        delivery: the subscribers' `--delivery`; None: the broker's default.
     """
 
     broker: BrokerName
@@ -86,6 +88,7 @@ class RunPlan:
     discard_topics: bool = False
     dashboard_port: int | None = None
     linger_seconds: float = 0.0
+    delivery: Delivery | None = None
 
     @property
     def predict_url(self) -> str:
@@ -189,6 +192,7 @@ def _pipeline_env(plan: RunPlan) -> dict[str, str]:
         "FASHION_PUBSUB_KAFKA_BOOTSTRAP": kafka.address(plan.infra),
         "PUBSUB_EMULATOR_HOST": pubsub_emulator.address(plan.infra),
         **plan.topics.as_environment(),
+        **({"FASHION_PUBSUB_SUBSCRIBER_DELIVERY": plan.delivery} if plan.delivery else {}),
     }
 
 

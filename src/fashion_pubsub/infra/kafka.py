@@ -1,185 +1,133 @@
-"""A single-node Apache Kafka (KRaft, combined broker and controller) on 127.0.0.1.
+"""Apache Kafka on 127.0.0.1 (KRaft): one node, or a cluster of combined broker and
+controller nodes (`kafka_nodes`), all from the same jars.
 
-The jars come from Maven Central through infra/kafka/pom.xml. Storage is
-formatted once; the data folder survives restarts, so topics and messages do too.
+The jars come from Maven Central through infra/kafka/pom.xml. Storage is formatted
+once per node; data folders survive restarts, so topics and messages do too, and
+`start` brings back only the nodes that are not running.
 """
 
-import base64
 import os
-import shlex
+import signal
 import subprocess
 import time
-import uuid
-from pathlib import Path
 
 from fashion_pubsub.infra.errors import StartError
-from fashion_pubsub.infra.java import require_java, resolve_jars
-from fashion_pubsub.infra.processes import (
-    PidFile,
-    raise_if_exited,
-    spawn_until_ready,
-    stop,
-    tail,
-)
+from fashion_pubsub.infra.java import resolve_jars
+from fashion_pubsub.infra.kafka_node import KafkaNode, cluster_nodes
+from fashion_pubsub.infra.processes import raise_if_exited, spawn, stop, tail, wait_exit
 from fashion_pubsub.infra.status import ServiceStatus
 from fashion_pubsub.settings import InfraSettings
 
 NAME = "kafka"
-_MAIN_CLASS = "kafka.Kafka"
-
-_LOG4J2 = """\
-status = warn
-appender.console.type = Console
-appender.console.name = console
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = info
-rootLogger.appenderRef.console.ref = console
-logger.kafka.name = kafka
-logger.kafka.level = warn
-logger.apache.name = org.apache.kafka
-logger.apache.level = warn
-logger.started.name = kafka.server.KafkaRaftServer
-logger.started.level = info
-"""
-
-
-def _home(settings: InfraSettings) -> Path:
-    return settings.state_dir / NAME
-
-
-def _pid_file(settings: InfraSettings) -> PidFile:
-    config = _home(settings) / "server.properties"
-    return PidFile(_home(settings) / "kafka.pid", marker=str(config.resolve()))
-
-
-def _log_path(settings: InfraSettings) -> Path:
-    return _home(settings) / "kafka.log"
 
 
 def address(settings: InfraSettings) -> str:
-    return f"127.0.0.1:{settings.kafka_port}"
-
-
-def server_properties(settings: InfraSettings) -> str:
-    """The broker configuration: one node, loopback only, tuned for a small machine."""
-    data = (_home(settings) / "data").resolve()
-    port, controller = settings.kafka_port, settings.kafka_controller_port
-    return f"""\
-process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:{controller}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs={data}
-num.partitions=6
-auto.create.topics.enable=false
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-num.network.threads=2
-num.io.threads=4
-"""
-
-
-def _cluster_id() -> str:
-    """A random cluster id as Kafka writes them. Like Kafka's own Uuid.randomUuid, never one
-    starting with "-": StorageTool's argument parser would take it for an option (1 start
-    in 64 failed that way)."""
-    while True:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        if not cluster_id.startswith("-"):
-            return cluster_id
-
-
-def _java_command(settings: InfraSettings, *args: str) -> list[str]:
-    libs = (settings.kafka_home / "libs").resolve()
-    log4j = (_home(settings) / "log4j2.properties").resolve()
-    return [
-        require_java(),
-        f"-Xmx{settings.kafka_heap}",
-        *shlex.split(settings.jvm_options),
-        "-Djava.awt.headless=true",
-        f"-Dlog4j2.configurationFile={log4j}",
-        "-cp",
-        f"{libs}/*",
-        *args,
-    ]
-
-
-def _prepare(settings: InfraSettings) -> Path:
-    """Write the configuration and format the storage if this is its first start."""
-    resolve_jars(settings.kafka_pom, settings.kafka_home / "libs")
-    home = _home(settings)
-    (home / "data").mkdir(parents=True, exist_ok=True)
-    config = home / "server.properties"
-    config.write_text(server_properties(settings))
-    (home / "log4j2.properties").write_text(_LOG4J2)
-    if not (home / "data" / "meta.properties").exists():
-        command = _java_command(
-            settings,
-            "kafka.tools.StorageTool",
-            "format",
-            "--standalone",
-            "-t",
-            _cluster_id(),
-            "-c",
-            str(config.resolve()),
-        )
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise StartError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
-    return config
+    """The bootstrap servers: every node of the cluster, comma-separated."""
+    return ",".join(node.address for node in cluster_nodes(settings))
 
 
 def start(settings: InfraSettings) -> ServiceStatus:
-    """Start Kafka unless it already runs, and wait until it answers a metadata request."""
-    pid_file = _pid_file(settings)
-    if pid_file.read_pid() is None:
-        config = _prepare(settings)
-        spawn_until_ready(
-            _java_command(settings, _MAIN_CLASS, str(config.resolve())),
-            env=os.environ,
-            log_path=_log_path(settings),
-            pid_file=pid_file,
-            wait_ready=lambda process: _wait_ready(settings, process),
-        )
+    """Start each node that is not running, then wait until the cluster answers with all
+    of its brokers (a restarted node rejoins with the data it had)."""
+    resolve_jars(settings.kafka_pom, settings.kafka_home / "libs")
+    nodes = cluster_nodes(settings)
+    started = []
+    for node in nodes:
+        if node.pid_file.read_pid() is None:
+            node.prepare()
+            # Voters of a new cluster wait for each other: wait for all once, below.
+            process = _spawn(node)
+            started.append((node, process))
+    if started:
+        _wait_ready(settings, started)
     return status(settings)
 
 
-def _wait_ready(settings: InfraSettings, process: subprocess.Popen[bytes]) -> None:
+def _spawn(node: KafkaNode) -> subprocess.Popen[bytes]:
+    return spawn(
+        node.server_command(), env=os.environ, log_path=node.log_path, pid_file=node.pid_file
+    )
+
+
+def _wait_ready(
+    settings: InfraSettings, started: list[tuple[KafkaNode, subprocess.Popen[bytes]]]
+) -> None:
+    """Wait until a metadata request lists every node as a broker; stop the nodes just
+    started if one exits or the cluster never forms."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
+    wanted = settings.kafka_nodes
     # The probe's "connection refused" lines while Kafka boots are expected, not news.
     admin = AdminClient({"bootstrap.servers": address(settings), "log_level": 0})
     deadline = time.monotonic() + settings.start_timeout_seconds
-    while time.monotonic() < deadline:
-        raise_if_exited(process, "Kafka", _log_path(settings))
-        try:
-            admin.list_topics(timeout=1.0)
-            return
-        except KafkaException:  # not up yet
+    try:
+        while time.monotonic() < deadline:
+            for node, process in started:
+                raise_if_exited(process, f"Kafka node {node.node_id}", node.log_path)
+            try:
+                if len(admin.list_topics(timeout=1.0).brokers) >= wanted:
+                    return
+            except KafkaException:  # not up yet
+                pass
             time.sleep(0.2)
+    except BaseException:
+        for node, _ in started:
+            stop(node.pid_file)
+        raise
+    for node, _ in started:
+        stop(node.pid_file)
+    last = started[-1][0].log_path
     raise StartError(
-        f"Kafka did not answer on {address(settings)} within {settings.start_timeout_seconds}s; "
-        f"last lines of {_log_path(settings)}:\n{tail(_log_path(settings))}"
+        f"Kafka did not answer with {wanted} broker(s) on {address(settings)} within "
+        f"{settings.start_timeout_seconds}s; last lines of {last}:\n{tail(last)}"
     )
 
 
 def shutdown(settings: InfraSettings) -> ServiceStatus:
-    """Stop the broker we started (a clean shutdown flushes its logs), by PID."""
-    stop(_pid_file(settings), timeout=30.0)
+    """Stop every node we started (a clean shutdown flushes its logs), by PID: the
+    configured ones and any other node found in the state folder."""
+    for node in _known_nodes(settings):
+        stop(node.pid_file, timeout=30.0)
     return status(settings)
 
 
+def kill_node(node: KafkaNode) -> int | None:
+    """SIGKILL one node (for failure tests): no flush, no clean leader hand-over."""
+    pid = node.pid_file.read_pid()
+    if pid is not None:
+        os.killpg(pid, signal.SIGKILL)
+        wait_exit(pid, 10.0)
+    return pid
+
+
 def status(settings: InfraSettings) -> ServiceStatus:
-    pid = _pid_file(settings).read_pid()
-    return ServiceStatus(NAME, pid is not None, pid, address(settings), _log_path(settings))
+    """The cluster in one line: running when every configured node runs."""
+    nodes = cluster_nodes(settings)
+    pids = [node.pid_file.read_pid() for node in nodes]
+    running = [pid for pid in pids if pid is not None]
+    note = "" if len(nodes) == 1 else f"{len(running)}/{len(nodes)} nodes up"
+    return ServiceStatus(
+        NAME,
+        len(running) == len(nodes),
+        running[0] if len(running) == 1 and len(nodes) == 1 else None,
+        address(settings),
+        nodes[0].log_path if len(nodes) == 1 else settings.state_dir,
+        note,
+    )
+
+
+def node_statuses(settings: InfraSettings) -> list[ServiceStatus]:
+    """One line per node of a cluster, with its view of the controller quorum; for a
+    single node, lines only for cluster nodes left in the state folder."""
+    if settings.kafka_nodes > 1:
+        return [node.status() for node in _known_nodes(settings)]
+    single = cluster_nodes(settings)[0].home
+    return [node.status() for node in _known_nodes(settings) if node.home != single]
+
+
+def _known_nodes(settings: InfraSettings) -> list[KafkaNode]:
+    configured = cluster_nodes(settings)
+    homes = {node.home for node in configured}
+    others = [node for node in cluster_nodes(settings, discover=True) if node.home not in homes]
+    return configured + others

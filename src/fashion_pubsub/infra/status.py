@@ -16,6 +16,7 @@ class ServiceStatus:
     note: str = ""
 
     def describe(self) -> str:
-        state = f"running pid={self.pid}" if self.running else "stopped"
+        pid = f" pid={self.pid}" if self.pid is not None else ""
+        state = f"running{pid}" if self.running else "stopped"
         note = f" ({self.note})" if self.note else ""
         return f"{self.name:<8} {state:<20} {self.address:<22} log={self.log}{note}"

@@ -10,6 +10,7 @@ import heapq
 import logging
 import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -58,6 +59,7 @@ class FilePublisher:
         self._confirmed: dict[Path, FileIdentity] = {}  # sent, but not moved yet
         self._left: set[FileIdentity] = set()  # rejected but unmovable: noted once
         self._writers = OpenWriters(settings.input_dir)
+        self._confirmed_images = 0  # for the test hook below
 
     def run(self, stop: threading.Event) -> None:
         """Publish until `stop` is set."""
@@ -149,6 +151,8 @@ class FilePublisher:
         results = self._publisher.publish(messages())
         if not results:
             return
+        self._confirmed_images += sum(result.ok for result in results)
+        _crash_if_asked(self._settings, self._confirmed_images)
         failed = []
         debug = logger.isEnabledFor(logging.DEBUG)  # a line per image only when asked for
         for (path, identity), result in zip(sent, results, strict=True):
@@ -305,3 +309,12 @@ class FilePublisher:
         now = time.time()
         while self._later and (force or self._later[0][0] <= now):
             self._ready.put(heapq.heappop(self._later)[1])
+
+
+def _crash_if_asked(settings: PublisherSettings, confirmed: int) -> None:
+    """Test hook: die by SIGKILL once `confirmed` images are confirmed, before their files
+    move, the one window where a crash makes the publisher send files again."""
+    limit = settings.test_kill_before_move_after
+    if limit is not None and confirmed >= limit:
+        log_event(logger, "test_kill_before_move", logging.WARNING, confirmed=confirmed)
+        os.kill(os.getpid(), signal.SIGKILL)

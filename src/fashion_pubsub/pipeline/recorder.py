@@ -42,19 +42,40 @@ class Recorder:
         settings: output folder and results log.
         index: image ids already recorded (shared with the subscriber's main thread).
         stats: counters to update.
+        deferred: keep the records (`take_uncommitted`) instead of logging them, for a
+            caller that logs them (`append`) once their transaction has committed.
     """
 
     def __init__(
-        self, predictions: Publisher, settings: SubscriberSettings, index: DoneIndex, stats: Stats
+        self,
+        predictions: Publisher,
+        settings: SubscriberSettings,
+        index: DoneIndex,
+        stats: Stats,
+        deferred: bool = False,
     ) -> None:
         self._predictions = predictions
         self._output_dir = settings.output_dir
         self._index = index
         self._stats = stats
         self._log = ResultsLog(settings.results_path())
+        self._deferred = deferred
+        self._uncommitted: list[dict[str, object]] = []
 
     def close(self) -> None:
         self._log.close()
+
+    def append(self, records: list[dict[str, object]]) -> None:
+        """Log records, and count their images as done."""
+        self._log.append(records)
+        self._index.done.update(str(r["image_id"]) for r in records)
+        self._stats.add_predicted(records)
+        _log_recorded(records)
+
+    def take_uncommitted(self) -> list[dict[str, object]]:
+        """Deferred mode: the records published since the last call, not logged yet."""
+        records, self._uncommitted = self._uncommitted, []
+        return records
 
     def record_all(self, classified: list[Classified]) -> Outcome:
         """Record each classified group; a group that fails for a reason that is not
@@ -144,10 +165,10 @@ class Recorder:
             return outcome
         confirmed = [r.ok for r in published]
         records = [r for r, ok in zip(records, confirmed, strict=True) if ok]
-        self._log.append(records)
-        done.update(str(r["image_id"]) for r in records)
-        self._stats.add_predicted(records)
-        _log_recorded(records)
+        if self._deferred:
+            self._uncommitted += records  # logged once their transaction commits
+        else:
+            self.append(records)
         for item, result in zip(fresh, published, strict=True):
             if result.ok:
                 outcome.ack += item.messages

@@ -6,9 +6,12 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 
 from fashion_pubsub.brokers.base import Broker
 from fashion_pubsub.brokers.limits import FittingPublisher
+from fashion_pubsub.brokers.transactions import SupportsTransactions
+from fashion_pubsub.errors import ConfigurationError
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.observability.health import Health
 from fashion_pubsub.observability.instrumented import (
@@ -26,6 +29,7 @@ from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.subscriber import Channels, ImageSubscriber
 from fashion_pubsub.serving.client import open_model_client
 from fashion_pubsub.settings import (
+    Delivery,
     MetricsSettings,
     PublisherSettings,
     SubscriberSettings,
@@ -83,6 +87,49 @@ def run_publisher(
     return stats
 
 
+def delivery_of(broker: Broker, settings: SubscriberSettings) -> Delivery:
+    """The delivery mode: as set, else exactly-once where the broker has transactions.
+
+    Args:
+        broker: the broker the subscriber reads.
+        settings: `delivery`, if set.
+    """
+    available = isinstance(broker, SupportsTransactions) and broker.transactional
+    if settings.delivery == "exactly-once" and not available:
+        raise ConfigurationError(
+            f"exactly-once delivery needs Kafka's transactions; {broker.name} has none "
+            "(use --delivery at-least-once: results are still de-duplicated by image id)"
+        )
+    return settings.delivery or ("exactly-once" if available else "at-least-once")
+
+
+def open_channels(
+    broker: Broker, topics: TopicSettings, settings: SubscriberSettings, stack: ExitStack
+) -> Channels:
+    """The subscriber's consumer and publishers, in one transactional session for
+    exactly-once delivery; closed by `stack`."""
+    if delivery_of(broker, settings) == "exactly-once":
+        assert isinstance(broker, SupportsTransactions)  # checked by delivery_of
+        session = stack.enter_context(broker.transactional_session(settings.instance_name()))
+        return Channels(
+            consumer=session.consumer,
+            predictions=session.publisher(topics.predictions_topic),
+            dead_letters=FittingPublisher(
+                session.publisher(topics.dead_letter_topic), keep=DEAD_LETTER_KEPT
+            ),
+            transactions=session,
+        )
+    return Channels(
+        consumer=stack.enter_context(broker.consumer()),
+        predictions=stack.enter_context(broker.publisher(topics.predictions_topic)),
+        # A dead letter that no longer fits the broker is sent shrunk, its reason kept.
+        dead_letters=FittingPublisher(
+            stack.enter_context(broker.publisher(topics.dead_letter_topic)),
+            keep=DEAD_LETTER_KEPT,
+        ),
+    )
+
+
 def run_subscriber(
     broker: Broker,
     topics: TopicSettings,
@@ -116,15 +163,8 @@ def run_subscriber(
                     metrics.lag_interval_seconds,
                 )
             )
-        channels = Channels(
-            consumer=HealthReportingConsumer(stack.enter_context(broker.consumer()), health),
-            predictions=stack.enter_context(broker.publisher(topics.predictions_topic)),
-            # A dead letter that no longer fits the broker is sent shrunk, its reason kept.
-            dead_letters=FittingPublisher(
-                stack.enter_context(broker.publisher(topics.dead_letter_topic)),
-                keep=DEAD_LETTER_KEPT,
-            ),
-        )
+        channels = open_channels(broker, topics, settings, stack)
+        channels = replace(channels, consumer=HealthReportingConsumer(channels.consumer, health))
         client = stack.enter_context(
             MeasuredModelClient(open_model_client(settings.url), subscriber_metrics, health)
         )

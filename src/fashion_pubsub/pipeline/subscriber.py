@@ -14,6 +14,14 @@ dead-lettered with its last error after `max_attempts` failures. A model server
 that is down is waited for as long as it takes, the batch held (Pub/Sub leases
 extended, Kafka partitions paused) so no delivery attempt is counted. An image
 delivered twice gets one record.
+
+Exactly-once (Kafka, `channels.transactions` set): each batch in one transaction.
+A batch is recorded only after the one before has committed, so two batches overlap
+only in one being classified while the other is recorded. A batch's predictions and
+dead letters are published inside its transaction, and the ack commits them together
+with its offsets; a batch not wholly done is given back whole, which aborts, so
+read_committed readers never see a half-done batch. Its records go to the results log
+only after the commit (through the commit journal), so an aborted batch never looks done.
 """
 
 import logging
@@ -32,9 +40,15 @@ from fashion_pubsub.brokers.base import (
     Publisher,
     PublishResult,
 )
-from fashion_pubsub.brokers.errors import PublishError
+from fashion_pubsub.brokers.errors import (
+    PublishError,
+    TransactionAbortedError,
+    TransactionFencedError,
+)
+from fashion_pubsub.brokers.transactions import TransactionalSession
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.pipeline.errors import HoldExpiredError, WireFormatError
+from fashion_pubsub.pipeline.journal import CommitJournal
 from fashion_pubsub.pipeline.latency import PredictTimes
 from fashion_pubsub.pipeline.outcome import FailureCounter, Item, Outcome, describe, halves
 from fashion_pubsub.pipeline.outputs import remove_stale_temporaries
@@ -56,11 +70,13 @@ _FIRST_MESSAGE_WAIT_SECONDS = 0.005
 
 @dataclass(frozen=True)
 class Channels:
-    """Where the subscriber reads and writes on the broker."""
+    """Where the subscriber reads and writes on the broker; `transactions` is set when
+    the consumer and publishers belong to one transactional session (exactly-once)."""
 
     consumer: Consumer
     predictions: Publisher
     dead_letters: Publisher
+    transactions: TransactionalSession | None = None
 
 
 @dataclass
@@ -71,6 +87,7 @@ class _Batch:
     messages: Sequence[Message]
     outcome: Outcome = field(default_factory=Outcome)
     recording: "Future[Outcome] | None" = None
+    void: bool = False  # exactly-once: the input was rewound past it; it simply comes again
 
 
 class ImageSubscriber:
@@ -91,7 +108,12 @@ class ImageSubscriber:
         self._settings = settings
         self._stats = stats
         self._index = DoneIndex(settings.results_path().parent, own_log=settings.results_path())
-        self._recorder = Recorder(channels.predictions, settings, self._index, stats)
+        self._exactly_once = channels.transactions is not None
+        self._rewinds = 0  # exactly-once: times the input went back to the committed offsets
+        self._journal = CommitJournal(settings.results_path().with_suffix(".commit.json"))
+        self._recorder = Recorder(
+            channels.predictions, settings, self._index, stats, deferred=self._exactly_once
+        )
         self._failures = FailureCounter()
         self._backoff = 0.0
         self._retry_pause = 0.0
@@ -114,11 +136,13 @@ class ImageSubscriber:
     def start(self) -> None:
         """Read the results so far and reach the model server; call once before `step`."""
         self._index.refresh(rescan=True)
+        self._recover_journal()
         log_event(
             logger,
             "subscribed",
             output=self._settings.output_dir,
             known_results=len(self._index.done),
+            exactly_once=self._exactly_once,
         )
         self._connect_model_server()
         # A Kafka rebalance first lets the batch being written finish and be acknowledged,
@@ -175,6 +199,8 @@ class ImageSubscriber:
         results folder unreadable, say) gives the batch back instead of ending the process."""
         try:
             self.process(messages, stop)
+        except TransactionFencedError:
+            raise  # another instance took over: this one must stop, not retry
         except Exception:  # noqa: BLE001 - last line of defence, logged with its traceback
             logger.exception("batch_failed positions=%s", _positions(messages))
             self._channels.consumer.nack(messages)
@@ -185,6 +211,7 @@ class ImageSubscriber:
         Every message ends acked, dead-lettered or given back."""
         received = time.time()
         batch = _Batch(messages)
+        rewinds = self._rewinds
         items = self._fresh(messages, batch.outcome)
         if items:
             try:
@@ -192,7 +219,14 @@ class ImageSubscriber:
             except HoldExpiredError:
                 batch.outcome.retry += [m for item in items for m in item.messages]
             else:
-                batch.recording = self._writer.submit(self._recorder.record_all, classified)
+                if self._exactly_once:
+                    # One transaction holds one batch: the batch before commits first
+                    # (its recording still overlapped this batch's classification).
+                    self._settle()
+                if self._rewinds == rewinds:
+                    batch.recording = self._writer.submit(self._recorder.record_all, classified)
+                else:  # the input was rewound past this batch: it comes again, untouched
+                    batch.void = True
         self._settle()
         self._in_flight = batch
 
@@ -309,7 +343,7 @@ class ImageSubscriber:
         dead-letter what never can be, and give back the rest (it comes again; what was
         recorded meanwhile is not recorded twice)."""
         batch, self._in_flight = self._in_flight, None
-        if batch is None:
+        if batch is None or batch.void:
             return
         outcome = batch.outcome
         if batch.recording is not None:
@@ -321,8 +355,45 @@ class ImageSubscriber:
         self._failures.forget(ack)
         self._pace_retries(bool(outcome.retry))
         acked = {id(m) for m in ack}
+        if self._exactly_once:
+            self._commit(batch.messages, ack, all(id(m) in acked for m in batch.messages))
+            return
         self._channels.consumer.ack(ack)
         self._channels.consumer.nack([m for m in batch.messages if id(m) not in acked])
+
+    def _commit(self, messages: Sequence[Message], ack: list[Message], whole: bool) -> None:
+        """Exactly-once: commit the batch's transaction if every message is done, then log
+        its records; else abort it (the whole batch comes again, none of it was seen)."""
+        records = self._recorder.take_uncommitted()
+        if not whole:
+            self._rewinds += 1
+            self._channels.consumer.nack(messages)
+            return
+        if records:
+            self._journal.write(records, [m.position for m in ack])
+        try:
+            self._channels.consumer.ack(ack)
+        except TransactionAbortedError as exc:
+            self._rewinds += 1
+            log_event(logger, "batch_aborted", logging.WARNING, images=len(records), error=exc)
+            self._journal.clear()
+            return
+        self._recorder.append(records)
+        self._journal.clear()
+
+    def _recover_journal(self) -> None:
+        """Finish a commit the last run was killed in: log its records if the transaction
+        committed (its offsets are past the batch), drop them if it aborted."""
+        entry = self._journal.read()
+        if entry is None or self._channels.transactions is None:
+            return
+        records, positions = entry
+        if self._channels.transactions.committed(positions):
+            done = self._index.refresh(rescan=True)
+            missing = [r for r in records if str(r.get("image_id")) not in done]
+            self._recorder.append(missing)
+            log_event(logger, "commit_recovered", records=len(missing))
+        self._journal.clear()
 
     def _pace_retries(self, transient: bool) -> None:
         """Back off while batches are given back for transient causes (0.1 s doubling to

@@ -93,6 +93,7 @@ class Lane:
     url: str
     topics: TopicSettings = field(default_factory=lambda: TopicSettings.for_run("test"))
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    delivery: str | None = None  # the subscribers' --delivery; None: the broker's default
 
     def folder(self, name: str) -> Path:
         return self.root / name
@@ -109,6 +110,7 @@ class Lane:
             # Off unless a test asks for a port: tests run side by side on one machine.
             "FASHION_PUBSUB_METRICS_PUBLISHER_PORT": "0",
             "FASHION_PUBSUB_METRICS_SUBSCRIBER_PORT": "0",
+            **({"FASHION_PUBSUB_SUBSCRIBER_DELIVERY": self.delivery} if self.delivery else {}),
         }
 
     def broker(self) -> Broker:
@@ -116,12 +118,14 @@ class Lane:
         pubsub = PubSubSettings(emulator_host=self.address, ack_deadline_seconds=10)
         return create_broker(AppSettings(broker=self.broker_name), kafka, pubsub, self.topics)
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, args: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = self.root / f"{name}.log"
         with log.open("ab") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "fashion_pubsub", *args],
-                env=self.env,
+                env={**self.env, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -154,6 +158,7 @@ class Lane:
         published: Path | None = None,
         rejected: Path | None = None,
         extra: Sequence[str] = (),
+        env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         return self._spawn(
             "publisher",
@@ -167,6 +172,7 @@ class Lane:
                 str(rejected or self.folder("rejected")),
                 *extra,
             ],
+            env,
         )
 
     def records(self) -> list[dict[str, object]]:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from fashion_pubsub.classes import CLASS_NAMES, safe_class_name
 from fashion_pubsub.demo.feeder import ImageFeeder
@@ -71,6 +72,26 @@ def test_subscriber_killed_three_times_loses_and_duplicates_nothing(
         victim.wait()
     lane.subscriber()
     check_exactly_once(lane, 1500, expected_labels)
+
+
+@pytest.mark.kafka
+def test_kafka_at_least_once_subscriber_killed_three_times_keeps_files_and_log_exact(
+    tmp_path: Path,
+    kafka_bootstrap: str,
+    model_server: str,
+    data_dir: Path,
+    expected_labels: np.ndarray,
+) -> None:
+    """The mode exactly-once replaced as Kafka's default still keeps its promises."""
+    lane = Lane("apache-kafka", kafka_bootstrap, tmp_path, model_server, delivery="at-least-once")
+    lane.broker().ensure_topics()
+    try:
+        test_subscriber_killed_three_times_loses_and_duplicates_nothing(
+            lane, data_dir, expected_labels
+        )
+        assert "exactly_once=False" in (tmp_path / "subscriber.log").read_text()
+    finally:
+        lane.close()
 
 
 def test_model_server_down_for_10_seconds_loses_nothing(

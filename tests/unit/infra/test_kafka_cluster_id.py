@@ -1,6 +1,6 @@
 """Kafka's storage format takes the cluster id as a command-line argument."""
 
-from fashion_pubsub.infra.kafka import _cluster_id
+from fashion_pubsub.infra.kafka_node import _cluster_id
 
 
 def test_cluster_ids_never_look_like_an_option() -> None:

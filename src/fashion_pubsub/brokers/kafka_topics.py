@@ -1,0 +1,120 @@
+"""How many copies the product's Kafka topics get, and how many must be in sync.
+
+With replication factor 3, `acks=all` waits only for the in-sync replicas: without
+`min.insync.replicas` that can be the leader alone, and a publish confirmed by one
+node is lost with that node. So the topics get a factor that fits the cluster and a
+minimum in-sync count one less: 1/1 on one node, 3/2 on three. Settings win; else a
+cluster whose operators set their own broker defaults keeps them; else the cluster's
+size decides.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    ConfigResource,
+    ResourceType,
+)
+
+from fashion_pubsub.brokers.errors import BrokerError
+from fashion_pubsub.logs import log_event
+from fashion_pubsub.settings import KafkaSettings
+
+logger = logging.getLogger(__name__)
+
+BROKER_DEFAULT = -1  # NewTopic's "use default.replication.factor"
+
+
+@dataclass(frozen=True)
+class BrokerDefaults:
+    """What the cluster's operators set, if anything (None: Kafka's built-in default).
+
+    Args:
+        nodes: brokers in the cluster.
+        replication_factor: an explicitly set `default.replication.factor`.
+        min_insync_replicas: an explicitly set `min.insync.replicas`.
+    """
+
+    nodes: int
+    replication_factor: int | None = None
+    min_insync_replicas: int | None = None
+
+
+@dataclass(frozen=True)
+class Replication:
+    """What new topics are created with: a factor (or the broker's) and topic configs."""
+
+    factor: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def decide_replication(defaults: BrokerDefaults, settings: KafkaSettings) -> Replication:
+    """Settings first, then the operators' broker defaults, then the cluster's size.
+
+    Args:
+        defaults: the cluster's size and explicitly set broker defaults.
+        settings: `replication_factor` and `min_insync_replicas`, when set.
+    """
+    factor = settings.replication_factor or defaults.replication_factor
+    chosen_by_size = factor is None
+    if factor is None:
+        factor = min(3, defaults.nodes)
+    if factor > defaults.nodes:
+        raise BrokerError(
+            f"replication factor {factor} needs {factor} Kafka brokers; the cluster has "
+            f"{defaults.nodes} (set FASHION_PUBSUB_KAFKA_REPLICATION_FACTOR)"
+        )
+    in_sync = settings.min_insync_replicas
+    if in_sync is None and (chosen_by_size or defaults.min_insync_replicas is None):
+        in_sync = max(1, min(2, factor - 1))
+    if in_sync is not None and factor != BROKER_DEFAULT and in_sync > factor:
+        raise BrokerError(f"min.insync.replicas {in_sync} exceeds the replication factor {factor}")
+    config = {} if in_sync is None else {"min.insync.replicas": str(in_sync)}
+    return Replication(factor, config)
+
+
+def plan_replication(admin: AdminClient, settings: KafkaSettings) -> Replication:
+    """Ask the cluster for its size and defaults, then decide (see `decide_replication`).
+
+    Args:
+        admin: a client of the cluster.
+        settings: the replication settings.
+    """
+    try:
+        defaults = _broker_defaults(admin)
+    except KafkaException as exc:
+        raise BrokerError(f"describing the Kafka cluster failed: {exc}") from exc
+    replication = decide_replication(defaults, settings)
+    log_event(
+        logger,
+        "topic_replication",
+        brokers=defaults.nodes,
+        factor=replication.factor,
+        min_insync_replicas=replication.config.get("min.insync.replicas", "broker default"),
+    )
+    return replication
+
+
+def _broker_defaults(admin: AdminClient) -> BrokerDefaults:
+    nodes = admin.describe_cluster(request_timeout=15).result(timeout=30).nodes
+    resource = ConfigResource(ResourceType.BROKER, str(nodes[0].id))
+    try:
+        entries = admin.describe_configs([resource], request_timeout=15)[resource].result(30)
+    except KafkaException as exc:  # a real cluster may deny it: its defaults apply
+        log_event(logger, "broker_configs_unreadable", logging.WARNING, error=exc)
+        return BrokerDefaults(len(nodes), BROKER_DEFAULT, BROKER_DEFAULT)
+    return BrokerDefaults(
+        len(nodes),
+        _explicit(entries, "default.replication.factor"),
+        _explicit(entries, "min.insync.replicas"),
+    )
+
+
+def _explicit(entries: dict[str, Any], name: str) -> int | None:
+    entry = entries.get(name)
+    if entry is None or entry.is_default:
+        return None
+    return int(entry.value)
