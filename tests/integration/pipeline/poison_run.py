@@ -1,4 +1,5 @@
-"""Issue 13's acceptance run, shared by the test and `bench/poison_overhead.py`: 1,000
+"""Issue 13's acceptance run, shared by the test and by
+`python -m tests.integration.pipeline.poison_overhead`: 1,000
 valid images dropped into the input folder of the real `publish` and `subscribe`, with
 (optionally) 20 poison files among them and 50 poison messages produced straight onto
 the input topic while the publisher sends the valid ones."""

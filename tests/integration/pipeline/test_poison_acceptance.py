@@ -2,7 +2,8 @@
 and 20 poison files interleaved end with 1,000 outputs, 50 dead letters and 20 rejects,
 each with a reason, and nothing anywhere else.
 
-How long it takes is printed, not asserted: `bench/poison_overhead.py` compares it with
+How long it takes is printed, not asserted:
+`python -m tests.integration.pipeline.poison_overhead` compares it with
 the same run without poison (docs/benchmarks.md, "Poison overhead")."""
 
 from pathlib import Path

@@ -4,17 +4,16 @@ Runs tests/integration/pipeline/poison_run.py (the body of test_poison_acceptanc
 with and without the 20 poison files and 50 poison messages, on fresh topics and folders
 each time, against one model server, and prints the median seconds and their ratio.
 Needs the brokers in FASHION_PUBSUB_KAFKA_BOOTSTRAP / PUBSUB_EMULATOR_HOST and the data in
-FASHION_PUBSUB_DATA_DIR; run from the repository's root."""
+FASHION_PUBSUB_DATA_DIR; run from the repository's root as
+`python -m tests.integration.pipeline.poison_overhead --broker apache-kafka` (it is built
+on the tests' harness, so it lives beside them)."""
 
 import argparse
 import os
 import signal
 import statistics
-import sys
 import tempfile
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def measure(broker: str, url: str, data_dir: Path, poison: bool) -> float:
@@ -55,7 +54,6 @@ def main() -> None:
     args = parser.parse_args()
     # `timeout` or `kill` sends SIGTERM: unwind, so the lanes and the server are stopped.
     signal.signal(signal.SIGTERM, _interrupt)
-    sys.path.insert(0, str(ROOT))
     from tests.conftest import free_port
     from tests.integration.pipeline.conftest import start_server, stop
 
