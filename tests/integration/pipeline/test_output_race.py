@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from fashion_pubsub.data.png import decode_plain_grayscale_png
 from fashion_pubsub.pipeline.outputs import write_output
@@ -24,9 +25,15 @@ def _write_many(folder: str, seed: int, count: int, start: Any, report: str) -> 
     Path(report).write_text("".join(lines))
 
 
+ROOT = Path(__file__).resolve().parents[3]
+
+
 def test_two_processes_racing_for_the_same_names_never_overwrite_each_other(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Spawned children import `_write_many` by its module name with the parent's
+    # sys.path, which under --import-mode=importlib lacks the repository's root.
+    monkeypatch.syspath_prepend(str(ROOT))
     count = 1000
     folder = tmp_path / "out"
     folder.mkdir()
