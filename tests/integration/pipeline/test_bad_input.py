@@ -98,9 +98,9 @@ def test_bad_messages_are_dead_lettered_with_reasons(lane: Lane, data_dir: Path)
     assert lane.processes[0].poll() is None
 
 
-def read_dead_letters(lane: Lane, count: int) -> list[Message]:
-    """Read the dead-letter topic with a consumer of its own (on Pub/Sub through the
-    `-keep` subscription that init-brokers creates for it)."""
+def read_dead_letters(lane: Lane, count: int, seconds: float = 30.0) -> list[Message]:
+    """Up to `count` messages of the dead-letter topic, read for at most `seconds` (on
+    Pub/Sub through the `-keep` subscription that init-brokers creates for it)."""
     topics = lane.topics.model_copy(
         update={
             "input_topic": lane.topics.dead_letter_topic,
@@ -116,7 +116,7 @@ def read_dead_letters(lane: Lane, count: int) -> list[Message]:
     )
     found: list[Message] = []
     with broker.consumer() as consumer:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + seconds
         while len(found) < count and time.monotonic() < deadline:
             batch = consumer.receive(10, 1.0)
             consumer.ack(batch)

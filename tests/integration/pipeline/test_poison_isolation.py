@@ -8,14 +8,12 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from fashion_pubsub.brokers.base import Message, OutgoingMessage
-from fashion_pubsub.brokers.factory import create_broker
-from fashion_pubsub.brokers.pubsub import KEEP_SUFFIX
+from fashion_pubsub.brokers.base import OutgoingMessage
 from fashion_pubsub.data.dataset import load_split
 from fashion_pubsub.pipeline.wire import encode
-from fashion_pubsub.settings import AppSettings, KafkaSettings, PubSubSettings
 
 from .conftest import Lane, start_server, stop
+from .test_bad_input import read_dead_letters
 
 
 def images(data_dir: Path, count: int, start: int = 0) -> list[OutgoingMessage]:
@@ -25,32 +23,6 @@ def images(data_dir: Path, count: int, start: int = 0) -> list[OutgoingMessage]:
         encode(test.images[i], f"{i}.png", int(test.labels[i]), seen_at=now, published_at=now)
         for i in range(start, start + count)
     ]
-
-
-def read_dead_letters(lane: Lane, count: int, seconds: float = 30.0) -> list[Message]:
-    """Up to `count` messages of the dead-letter topic, read for at most `seconds` (on
-    Pub/Sub through the `-keep` subscription that init-brokers creates for it)."""
-    topics = lane.topics.model_copy(
-        update={
-            "input_topic": lane.topics.dead_letter_topic,
-            "subscription": lane.topics.dead_letter_topic + KEEP_SUFFIX,
-            "consumer_group": lane.topics.consumer_group + "-dead-letters",
-        }
-    )
-    broker = create_broker(
-        AppSettings(broker=lane.broker_name),
-        KafkaSettings(bootstrap=lane.address),
-        PubSubSettings(emulator_host=lane.address),
-        topics,
-    )
-    found: list[Message] = []
-    with broker.consumer() as consumer:
-        deadline = time.monotonic() + seconds
-        while len(found) < count and time.monotonic() < deadline:
-            batch = consumer.receive(10, 1.0)
-            consumer.ack(batch)
-            found += batch
-    return found
 
 
 def with_label(message: OutgoingMessage, label: str) -> OutgoingMessage:
