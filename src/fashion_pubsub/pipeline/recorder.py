@@ -1,12 +1,19 @@
-"""Recording classified images, in the subscriber's writer thread: `<stem>-<Class>.png`,
-a `predictions` message and a results-log line per image, in that order, each image
-once. A failure is isolated by splitting the group until the culprit is alone."""
+"""Recording classified images: `<stem>-<Class>.png`, a `predictions` message and a
+results-log line per image, in that order, each image once.
+
+Two phases in two threads of the subscriber. `write_all` writes the output files as soon
+as a batch is classified: they need nothing from the broker. `publish_all` then publishes
+the predictions and logs the records; in exactly-once mode it can only start once the
+batch before has committed (one transaction at a time), and the predictions of the batch
+before may still be waiting for their confirmation. Measured on Kafka at 1,000 images/s,
+that wait (a transaction's produce, offsets and commit: 6-20 ms per batch) was most of the
+`write` stage while the files waited behind it (docs/benchmarks.md). A failure is one
+image's in `write_all`; in `publish_all` the group is split until the culprit is alone."""
 
 import logging
 import time
 from typing import NamedTuple
 
-import numpy as np
 import orjson
 
 from fashion_pubsub.brokers.base import OutgoingMessage, Publisher
@@ -77,70 +84,99 @@ class Recorder:
         records, self._uncommitted = self._uncommitted, []
         return records
 
-    def record_all(self, classified: list[Classified]) -> Outcome:
-        """Record each classified group; a group that fails for a reason that is not
-        transient is split until the failing image is alone, and only it fails.
+    def write_all(self, classified: list[Classified]) -> tuple[list["Written"], Outcome]:
+        """Write the output file of each classified image not yet recorded (in the
+        subscriber's file thread). One image's failure is its own: transient (disk
+        full), it is given back; else it fails and counts an attempt.
 
         Args:
             classified: groups of images, the model's answer and the times of each group.
         """
         outcome = Outcome()
+        written: list[Written] = []
         for group, prediction, times in classified:
-            pending = [(group, prediction.probabilities)]
-            while pending:
-                items, probabilities = pending.pop()
+            done = self._index.done  # the batch before may have recorded some meanwhile
+            labels = prediction.probabilities.argmax(axis=1)
+            fresh = Written([], [])
+            for item, label, row in zip(group, labels, prediction.probabilities, strict=True):
+                if item.image.image_id in done:
+                    outcome.ack += item.messages
+                    self._stats.add(duplicates=len(item.messages))
+                    continue
                 try:
-                    outcome.merge(
-                        self._record(items, probabilities, prediction.model_version, times)
-                    )
+                    answer = (int(label), float(row[label]), prediction.model_version)
+                    record = self._write(item, answer, times)
+                except Exception as exc:  # noqa: BLE001 - this image's failure, or retry later
+                    log_event(logger, "record_failed", logging.WARNING, images=1, error=exc)
+                    if is_transient(exc):
+                        outcome.retry += item.messages
+                    else:
+                        outcome.failed.append((item, describe(exc)))
+                    continue
+                fresh.items.append(item)
+                fresh.records.append(record)
+            if fresh.items:
+                written.append(fresh)
+        return written, outcome
+
+    def _write(
+        self, item: Item, answer: tuple[int, float, str], times: PredictTimes
+    ) -> dict[str, object]:
+        """One image's output file; returns its record, whose latency ends now.
+
+        Args:
+            item: the image.
+            answer: its label, the confidence and the model version.
+            times: when its group was received and classified.
+        """
+        image, (label, confidence, version) = item.image, answer
+        path = write_output(
+            self._output_dir, image.source_file, image.image_id, CLASS_NAMES[label], image.pixels
+        )
+        return _record(image, label, confidence, version, path.name, times)
+
+    def publish_all(self, written: list["Written"]) -> Outcome:
+        """Publish the predictions of written images and log their records (in the
+        subscriber's writer thread); a group that fails for a reason that is not transient
+        is split until the failing image is alone, and only it fails.
+
+        Args:
+            written: what `write_all` wrote.
+        """
+        outcome = Outcome()
+        for group in written:
+            pending = [group]
+            while pending:
+                part = pending.pop()
+                try:
+                    outcome.merge(self._publish(part))
                 except Exception as exc:  # noqa: BLE001 - isolate the culprit, or retry later
                     log_event(
-                        logger, "record_failed", logging.WARNING, images=len(items), error=exc
+                        logger, "record_failed", logging.WARNING, images=len(part.items), error=exc
                     )
                     if is_transient(exc):
-                        outcome.retry += [m for item in items for m in item.messages]
-                    elif len(items) > 1:
-                        first, second = halves(items)
-                        pending.append((first, probabilities[: len(first)]))
-                        pending.append((second, probabilities[len(first) :]))
+                        outcome.retry += [m for item in part.items for m in item.messages]
+                    elif len(part.items) > 1:
+                        pending += part.halves()
                     else:
-                        outcome.failed.append((items[0], describe(exc)))
+                        outcome.failed.append((part.items[0], describe(exc)))
         return outcome
 
-    def _record(
-        self, items: list[Item], probabilities: np.ndarray, version: str, times: PredictTimes
-    ) -> Outcome:
-        """Write outputs, publish predictions, append records. Everything to ack, or to
-        retry if the broker refused the predictions (then nothing is recorded)."""
+    def _publish(self, group: "Written") -> Outcome:
+        """Publish predictions, append records. Everything to ack, or to retry if the
+        broker refused the predictions (then nothing is recorded)."""
         outcome = Outcome()
         # The batch before this one may have recorded some of these images meanwhile.
         done = self._index.done
-        rows = [row for row, item in enumerate(items) if item.image.image_id not in done]
-        for item in items:
+        rows = [row for row, item in enumerate(group.items) if item.image.image_id not in done]
+        for item in group.items:
             if item.image.image_id in done:
                 outcome.ack += item.messages
-        fresh = [items[row] for row in rows]
+        fresh = [group.items[row] for row in rows]
+        records = [group.records[row] for row in rows]
         self._stats.add(duplicates=len(outcome.ack) + sum(len(i.copies) for i in fresh))
         if not fresh:
             return outcome
-        chosen = probabilities[rows]
-        labels = chosen.argmax(axis=1)
-        # One thread: creating a small file is CPU work in the kernel, and measured here,
-        # four writer threads cost 2.4x the CPU of one (GIL and directory-lock contention).
-        paths = [
-            write_output(
-                self._output_dir,
-                item.image.source_file,
-                item.image.image_id,
-                CLASS_NAMES[int(label)],
-                item.image.pixels,
-            )
-            for item, label in zip(fresh, labels, strict=True)
-        ]
-        records = [
-            _record(item.image, int(label), float(row[label]), version, path.name, times)
-            for item, label, row, path in zip(fresh, labels, chosen, paths, strict=True)
-        ]
         published = self._predictions.publish(
             [
                 OutgoingMessage(
@@ -175,6 +211,20 @@ class Recorder:
             else:  # the broker took the others: this one's failure, counted
                 outcome.failed.append((item, f"prediction not published: {result.error}"))
         return outcome
+
+
+class Written(NamedTuple):
+    """Images whose output files are written, and their records (same order)."""
+
+    items: list[Item]
+    records: list[dict[str, object]]
+
+    def halves(self) -> list["Written"]:
+        first, second = halves(self.items)
+        return [
+            Written(first, self.records[: len(first)]),
+            Written(second, self.records[len(first) :]),
+        ]
 
 
 def _record(

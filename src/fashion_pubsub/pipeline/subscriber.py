@@ -1,9 +1,12 @@
 """`fashion-pubsub subscribe`: batches from the input topic -> one predict request per
 batch -> `<stem>-<Class>.png`, a result record, a `predictions` message -> then ack.
 
-Two batches are in flight: while a writer thread records one (files, predictions,
-log), the main thread receives and classifies the next, so the model server and the
-file system work at the same time. Acks and nacks stay on the main thread.
+Two batches are in flight: while the writer threads record one, the main thread
+receives and classifies the next, so the model server, the file system and the broker
+work at the same time. A classified batch's output files are written at once in a file
+thread; its predictions and log lines follow in the writer thread (in exactly-once mode
+only after the batch before has committed), so a file never waits for the broker (see
+pipeline/recorder.py). Acks and nacks stay on the main thread.
 
 Nothing is acknowledged before its result is written. A failure belongs to the
 message that caused it: a message that cannot be decoded is dead-lettered at once
@@ -52,7 +55,7 @@ from fashion_pubsub.pipeline.journal import CommitJournal
 from fashion_pubsub.pipeline.latency import PredictTimes
 from fashion_pubsub.pipeline.outcome import FailureCounter, Item, Outcome, describe, halves
 from fashion_pubsub.pipeline.outputs import remove_stale_temporaries
-from fashion_pubsub.pipeline.recorder import Classified, Recorder
+from fashion_pubsub.pipeline.recorder import Classified, Recorder, Written
 from fashion_pubsub.pipeline.results import DoneIndex
 from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.wire import decode
@@ -117,6 +120,8 @@ class ImageSubscriber:
         self._failures = FailureCounter()
         self._backoff = 0.0
         self._retry_pause = 0.0
+        # One thread each: a second file thread costs more CPU than it saves (recorder.py).
+        self._files = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outputs")
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
         self._in_flight: _Batch | None = None
         settings.output_dir.mkdir(parents=True, exist_ok=True)
@@ -182,6 +187,7 @@ class ImageSubscriber:
         """Settle the batch in flight and close the results log."""
         self._settle()
         self._writer.shutdown()
+        self._files.shutdown()
         self._recorder.close()
 
     def _connect_model_server(self) -> None:
@@ -219,16 +225,25 @@ class ImageSubscriber:
             except HoldExpiredError:
                 batch.outcome.retry += [m for item in items for m in item.messages]
             else:
+                # The files need nothing from the broker: written while the batch before
+                # is still being published and committed.
+                writing = self._files.submit(self._recorder.write_all, classified)
                 if self._exactly_once:
                     # One transaction holds one batch: the batch before commits first
                     # (its recording still overlapped this batch's classification).
                     self._settle()
                 if self._rewinds == rewinds:
-                    batch.recording = self._writer.submit(self._recorder.record_all, classified)
-                else:  # the input was rewound past this batch: it comes again, untouched
+                    batch.recording = self._writer.submit(self._publish_written, writing)
+                else:  # rewound past this batch: it comes again (same files, same bytes)
                     batch.void = True
         self._settle()
         self._in_flight = batch
+
+    def _publish_written(self, writing: "Future[tuple[list[Written], Outcome]]") -> Outcome:
+        """In the writer thread: once the batch's files are written, publish and log."""
+        written, outcome = writing.result()
+        outcome.merge(self._recorder.publish_all(written))
+        return outcome
 
     def _fresh(self, messages: Sequence[Message], outcome: Outcome) -> list[Item]:
         """Decode, dead-letter what cannot be decoded, ack images already recorded, and
