@@ -195,8 +195,8 @@ class PublisherSettings(BaseSettings):
     published_dir: Path = Path("workdir/published-images")
     rejected_dir: Path | None = None
     batch_size: int = Field(default=500, ge=1, le=10_000)
-    # How long a batch may wait to fill when files were already waiting (under load);
-    # an idle publisher sends at once (see FilePublisher._next_batch).
+    # How long a batch may wait to fill behind a backlog (pipeline/batching.py);
+    # otherwise what is waiting goes at once (see FilePublisher._next_batch).
     max_wait_seconds: float = Field(default=0.005, ge=0)
     max_image_bytes: int = Field(default=1_000_000, ge=1)
     # Test hook (no flag): SIGKILL itself once this many images are confirmed by the
@@ -220,8 +220,8 @@ class SubscriberSettings(BaseSettings):
     url: str = "http://localhost:8501/v1/models/fashion-model:predict"
     results: Path | None = None
     batch_size: int = Field(default=256, ge=1, le=4096)
-    # How long a batch may wait to fill when messages were already waiting (under load);
-    # an idle subscriber handles a message at once (see ImageSubscriber._receive).
+    # How long a batch may wait to fill behind a backlog (pipeline/batching.py);
+    # otherwise what is waiting is handled at once (see ImageSubscriber._receive).
     max_wait_seconds: float = Field(default=0.005, ge=0)
     # A batch waits for an unavailable model server as long as it takes (never given
     # back, so no delivery attempt counts); `hold_seconds` is how often it says so.

@@ -89,7 +89,7 @@ def _service_args(
 @_batch_and_broker_options(
     PublisherSettings,
     "Most files per broker batch.",
-    "Under load (files already waiting), seconds a batch may wait to fill; idle: none.",
+    "Behind a backlog (an eighth of a batch waiting), seconds a batch may wait to fill.",
 )
 @_metrics_options("publisher_port")
 def publish(broker: str | None, **flags: Any) -> None:
@@ -130,7 +130,7 @@ def publish(broker: str | None, **flags: Any) -> None:
 @_batch_and_broker_options(
     SubscriberSettings,
     "Most messages per predict request.",
-    "Under load (messages already waiting), seconds a batch may wait to fill; idle: none.",
+    "Behind a backlog (an eighth of a batch waiting), seconds a batch may wait to fill.",
 )
 @_metrics_options("subscriber_port")
 def subscribe(broker: str | None, **flags: Any) -> None:

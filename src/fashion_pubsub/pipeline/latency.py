@@ -13,7 +13,7 @@ Six stages, back to back, so they add up to the end-to-end latency exactly:
 | `write`   | answer arrived                         | its output file written                 |
 
 `broker` includes the time a message waits in the client's local queue while the
-subscriber is busy with earlier batches, and `write` the wait for the writer thread to
+subscriber is busy with earlier batches, and `write` the wait for the file thread to
 finish the batch before. The publish confirmation cannot travel with the message, so
 `publish` ends when the message is handed to the client, not when it is confirmed.
 """

@@ -50,6 +50,7 @@ from fashion_pubsub.brokers.errors import (
 )
 from fashion_pubsub.brokers.transactions import TransactionalSession
 from fashion_pubsub.logs import log_event
+from fashion_pubsub.pipeline.batching import is_backlog
 from fashion_pubsub.pipeline.errors import HoldExpiredError, WireFormatError
 from fashion_pubsub.pipeline.journal import CommitJournal
 from fashion_pubsub.pipeline.latency import PredictTimes
@@ -169,15 +170,17 @@ class ImageSubscriber:
         return len(messages)
 
     def _receive(self) -> list[Message]:
-        """The next batch, adaptively: idle (nothing waiting when asked), the first
-        message to come is handled at once with whatever came with it; busy (messages
-        were waiting), the batch may take `max_wait_seconds` to fill, so under load the
-        per-batch costs (a predict request, a produce and its confirmation) are shared by
-        more images (see FilePublisher._next_batch for what was measured)."""
+        """The next batch, adaptively: what is waiting is taken at once (idle, the first
+        message to come, with whatever came with it); only behind a backlog may the batch
+        take `max_wait_seconds` to fill, so under load the per-batch costs (a predict
+        request, a produce and its confirmation) are shared by more images
+        (pipeline/batching.py says what was measured)."""
         consumer, size = self._channels.consumer, self._settings.batch_size
         messages = consumer.receive(size, 0)
         if not messages:
             return consumer.receive(size, _FIRST_MESSAGE_WAIT_SECONDS)
+        if not is_backlog(len(messages), size):
+            return messages
         deadline = time.monotonic() + self._settings.max_wait_seconds
         while len(messages) < size and (left := deadline - time.monotonic()) > 0:
             messages += consumer.receive(size - len(messages), left)

@@ -1,5 +1,5 @@
-"""Adaptive batching: a quiet pipeline sends each item at once; batches grow only with
-what is already waiting (unless a max wait is set). And the publisher dates each file
+"""Adaptive batching: what is waiting goes at once; only behind a backlog (an eighth of a
+batch waiting) may a batch wait `max_wait` to fill. And the publisher dates each file
 from its arrival."""
 
 import os
@@ -64,11 +64,23 @@ def test_an_idle_publisher_sends_a_file_at_once_whatever_its_max_wait(tmp_path: 
     assert ready.timeouts[:2] == [0.0, 0.5] and all(t == 0 for t in ready.timeouts[2:])
 
 
-def test_a_busy_publisher_lets_a_batch_fill_for_up_to_max_wait(tmp_path: Path) -> None:
-    publisher, _ = _publisher(tmp_path, max_wait_seconds=0.2)
-    ready = _queued(publisher, [tmp_path / "a.png"])
-    assert publisher._next_batch(threading.Event()) == [tmp_path / "a.png"]
+def test_a_publisher_behind_a_backlog_lets_a_batch_fill_for_up_to_max_wait(
+    tmp_path: Path,
+) -> None:
+    publisher, _ = _publisher(tmp_path, batch_size=16, max_wait_seconds=0.2)
+    paths = [tmp_path / f"{n}.png" for n in range(2)]  # 16 // 8: a backlog
+    ready = _queued(publisher, paths)
+    assert publisher._next_batch(threading.Event()) == paths
     assert max(t for t in ready.timeouts if t is not None) > 0.1
+
+
+def test_a_few_files_waiting_go_at_once_whatever_the_max_wait(tmp_path: Path) -> None:
+    # A steady stream: each look finds a few files, fewer than an eighth of a batch.
+    publisher, _ = _publisher(tmp_path, batch_size=500, max_wait_seconds=1.0)
+    paths = [tmp_path / f"{n}.png" for n in range(5)]
+    ready = _queued(publisher, paths)
+    assert publisher._next_batch(threading.Event()) == paths
+    assert all(t == 0 for t in ready.timeouts)
 
 
 def test_a_batch_takes_what_is_waiting_up_to_the_batch_size(tmp_path: Path) -> None:
@@ -131,6 +143,20 @@ def test_a_subscriber_max_wait_waits_for_the_batch_to_fill(tmp_path: Path) -> No
         rig.publish(*(valid(n) for n in range(3)))
         late = _late(rig, range(3, 5), after=0.05)
         assert rig.subscriber.step(rig.stop) == 5
+        late.join()
+    finally:
+        rig.close()
+
+
+def test_a_few_messages_waiting_are_handled_at_once_whatever_the_max_wait(
+    tmp_path: Path,
+) -> None:
+    # Fewer than an eighth of a batch waiting: the late two are not waited for.
+    rig = Rig(tmp_path, settings_changes={"batch_size": 256, "max_wait_seconds": 2.0})
+    try:
+        rig.publish(*(valid(n) for n in range(3)))
+        late = _late(rig, range(3, 5), after=0.05)
+        assert rig.subscriber.step(rig.stop) == 3
         late.join()
     finally:
         rig.close()
