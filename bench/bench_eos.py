@@ -11,7 +11,6 @@ capacity (as timeit takes the fastest repeat), every round is recorded.
 
 import argparse
 import json
-import socket
 import tempfile
 import time
 from dataclasses import replace
@@ -20,26 +19,11 @@ from typing import Any
 
 from fashion_pubsub.demo.runner import RunPlan, run_pipeline
 from fashion_pubsub.demo.stack import Stack
+from fashion_pubsub.infra.ports import free_port_block
 from fashion_pubsub.settings import DataSettings, InfraSettings, TopicSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ("at-least-once", "exactly-once")
-
-
-def free_port_block(count: int) -> int:
-    """The first of `count` consecutive free ports on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free ports")
 
 
 def measure(nodes: int, images: int, rounds: int, work: Path) -> dict[str, Any]:

@@ -373,12 +373,16 @@ class KafkaConsumer(Consumer):
         )
 
     def ack(self, messages: Sequence[Message]) -> None:
+        self._acknowledge(messages)
+        self._store()
+
+    def _acknowledge(self, messages: Sequence[Message]) -> None:
+        """Mark the messages done in their partitions' offsets (what may be committed)."""
         for message in messages:
             topic, partition, offset = message.handle
             state = self._partitions.get((topic, partition))
             if state is not None:
                 state.acknowledged(offset)
-        self._store()
 
     def nack(self, messages: Sequence[Message]) -> None:
         lowest: dict[tuple[str, int], int] = {}

@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 from fashion_pubsub.brokers.base import (
@@ -221,6 +222,23 @@ class MemoryBroker(Broker):
 
     # --- internals shared with publishers and consumers ---------------------------------
 
+    def _wait_for(
+        self,
+        take: Callable[[], list[Message]],
+        timeout: float,
+        interrupted: Callable[[], bool] = lambda: False,
+    ) -> list[Message]:
+        """What `take` returns (under the lock) once it returns messages, `timeout` has passed
+        or `interrupted` says so; a publish wakes the wait."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                taken = take()
+                remaining = deadline - time.monotonic()
+                if taken or remaining <= 0 or interrupted():
+                    return taken
+                self._lock.wait(remaining)
+
     def _append(self, topic: str, partition: int, message: OutgoingMessage) -> PublishResult:
         """Store one message (the caller holds the lock)."""
         logs = self._logs.get(topic)
@@ -275,9 +293,12 @@ class MemoryPublisher(Publisher):
             hook = self._broker._hook
             if hook is not None:
                 hook(self._topic, message)
-            with self._broker._lock:
-                results.append(self._broker._append(self._topic, self._batches, message))
+            results.append(self._store(message))
         return results
+
+    def _store(self, message: OutgoingMessage) -> PublishResult:
+        with self._broker._lock:
+            return self._broker._append(self._topic, self._batches, message)
 
     def close(self) -> None:
         """Nothing is buffered."""
@@ -290,15 +311,7 @@ class _SubscriptionConsumer(Consumer):
         self._broker = broker
 
     def receive(self, max_messages: int, timeout: float) -> list[Message]:
-        broker = self._broker
-        deadline = time.monotonic() + timeout
-        with broker._lock:
-            while True:
-                taken = self._take(max_messages)
-                remaining = deadline - time.monotonic()
-                if taken or remaining <= 0:
-                    return taken
-                broker._lock.wait(remaining)
+        return self._broker._wait_for(partial(self._take, max_messages), timeout)
 
     def _take(self, max_messages: int) -> list[Message]:
         broker, now = self._broker, self._broker.clock()
@@ -395,15 +408,8 @@ class _GroupConsumer(Consumer):
     def receive(self, max_messages: int, timeout: float) -> list[Message]:
         self._serve_revocations()
         self.paused.clear()  # resume after a hold
-        broker = self._broker
-        deadline = time.monotonic() + timeout
-        with broker._lock:
-            while True:
-                taken = self._take(max_messages)
-                remaining = deadline - time.monotonic()
-                if taken or remaining <= 0 or self._member.revoking:
-                    return taken
-                broker._lock.wait(remaining)
+        take = partial(self._take, max_messages)
+        return self._broker._wait_for(take, timeout, lambda: bool(self._member.revoking))
 
     def _take(self, max_messages: int) -> list[Message]:
         broker = self._broker

@@ -8,7 +8,16 @@ import click
 from pydantic_settings import BaseSettings
 
 from fashion_pubsub.brokers.base import Broker
-from fashion_pubsub.cli.app import CONTEXT, F, S, broker_option, build, main, setting
+from fashion_pubsub.cli.app import (
+    CONTEXT,
+    F,
+    S,
+    broker_option,
+    build,
+    folder_setting,
+    main,
+    setting,
+)
 from fashion_pubsub.cli.brokers import broker_settings_options, build_broker
 from fashion_pubsub.settings import (
     MetricsSettings,
@@ -16,10 +25,6 @@ from fashion_pubsub.settings import (
     SubscriberSettings,
     TopicSettings,
 )
-
-
-def _folder(model: type[BaseSettings], field: str, flag: str, help: str) -> Callable[[F], F]:
-    return setting(model, field, flag, help=help, type=click.Path(path_type=Path, file_okay=False))
 
 
 def _batch_and_broker_options(model: type[BaseSettings], most: str, wait: str) -> Callable[[F], F]:
@@ -78,9 +83,9 @@ def _service_args(
 
 @main.command(context_settings=CONTEXT)
 @broker_option
-@_folder(PublisherSettings, "input_dir", "--input", "Folder to watch for images.")
-@_folder(PublisherSettings, "published_dir", "--published", "Where published files go.")
-@_folder(
+@folder_setting(PublisherSettings, "input_dir", "--input", "Folder to watch for images.")
+@folder_setting(PublisherSettings, "published_dir", "--published", "Where published files go.")
+@folder_setting(
     PublisherSettings,
     "rejected_dir",
     "--rejected",
@@ -103,7 +108,9 @@ def publish(broker: str | None, **flags: Any) -> None:
 
 @main.command(context_settings=CONTEXT)
 @broker_option
-@_folder(SubscriberSettings, "output_dir", "--output", "Folder for <stem>-<Class>.png files.")
+@folder_setting(
+    SubscriberSettings, "output_dir", "--output", "Folder for <stem>-<Class>.png files."
+)
 @setting(SubscriberSettings, "url", "--url", help="TF Serving predict URL of the model.")
 @setting(
     SubscriberSettings,

@@ -11,7 +11,7 @@ import orjson
 
 from fashion_pubsub.brokers.base import OutgoingMessage, Publisher
 from fashion_pubsub.classes import CLASS_NAMES
-from fashion_pubsub.logs import log_event
+from fashion_pubsub.logs import log_each_at_debug, log_event
 from fashion_pubsub.pipeline.latency import PredictTimes, Timestamps, breakdown
 from fashion_pubsub.pipeline.outcome import Item, Outcome, describe, halves, is_transient
 from fashion_pubsub.pipeline.outputs import write_output
@@ -215,15 +215,5 @@ def _record(
 
 def _log_recorded(records: list[dict[str, object]]) -> None:
     """At DEBUG, a line per recorded image, with its trace id."""
-    if not logger.isEnabledFor(logging.DEBUG):
-        return  # thousands of images a second: not even the arguments are built
-    for record in records:
-        log_event(
-            logger,
-            "image_recorded",
-            logging.DEBUG,
-            image_id=record["image_id"],
-            output_file=record["output_file"],
-            predicted_class=record["predicted_class"],
-            trace_id=record["trace_id"],
-        )
+    names = ("image_id", "output_file", "predicted_class", "trace_id")
+    log_each_at_debug(logger, "image_recorded", records, lambda r: {n: r[n] for n in names})

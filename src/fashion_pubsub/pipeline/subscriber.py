@@ -46,7 +46,7 @@ from fashion_pubsub.brokers.errors import (
     TransactionFencedError,
 )
 from fashion_pubsub.brokers.transactions import TransactionalSession
-from fashion_pubsub.logs import log_event
+from fashion_pubsub.logs import log_each_at_debug, log_event
 from fashion_pubsub.pipeline.errors import HoldExpiredError, WireFormatError
 from fashion_pubsub.pipeline.journal import CommitJournal
 from fashion_pubsub.pipeline.latency import PredictTimes
@@ -467,18 +467,17 @@ class ImageSubscriber:
 
 def _log_classified(group: list[Item], request_trace_id: str) -> None:
     """At DEBUG, a line per image: its trace and the trace of the request that carried it."""
-    if not logger.isEnabledFor(logging.DEBUG):
-        return  # thousands of images a second: not even the arguments are built
-    for item in group:
-        log_event(
-            logger,
-            "image_classified",
-            logging.DEBUG,
-            image_id=item.image.image_id,
-            position=item.message.position,
-            trace_id=item.image.trace.trace_id,
-            request_trace_id=request_trace_id,
-        )
+
+    def fields(item: Item) -> dict[str, object]:
+        image = item.image
+        return {
+            "image_id": image.image_id,
+            "position": item.message.position,
+            "trace_id": image.trace.trace_id,
+            "request_trace_id": request_trace_id,
+        }
+
+    log_each_at_debug(logger, "image_classified", group, fields)
 
 
 def _positions(messages: Sequence[Message]) -> list[str]:
