@@ -12,6 +12,7 @@ import pytest
 from fashion_pubsub.brokers.base import OutgoingMessage
 from fashion_pubsub.brokers.errors import TransactionFencedError
 from fashion_pubsub.brokers.memory import MemoryBroker
+from fashion_pubsub.brokers.transactions import TransactionalSession
 from fashion_pubsub.errors import ConfigurationError
 from fashion_pubsub.pipeline.journal import CommitJournal
 from fashion_pubsub.pipeline.service import delivery_of
@@ -44,17 +45,24 @@ def settings_in(folder: Path) -> SubscriberSettings:
     return SubscriberSettings(output_dir=folder, batch_size=8, max_wait_seconds=0.01)
 
 
+def session_subscriber(
+    broker: MemoryBroker, session: TransactionalSession, settings: SubscriberSettings, stats: Stats
+) -> ImageSubscriber:
+    """An exactly-once subscriber: its consumer and publishers in `session`."""
+    channels = Channels(
+        consumer=session.consumer,
+        predictions=session.publisher(broker.topics.predictions_topic),
+        dead_letters=session.publisher(broker.topics.dead_letter_topic),
+        transactions=session,
+    )
+    return ImageSubscriber(channels, FakeModelClient(), settings, stats)  # type: ignore[arg-type]
+
+
 def run_until_done(broker: MemoryBroker, settings: SubscriberSettings) -> Stats:
     """One exactly-once subscriber until every input message is committed."""
     stats = Stats()
     with broker.transactional_session("unit") as session:
-        channels = Channels(
-            consumer=session.consumer,
-            predictions=session.publisher(broker.topics.predictions_topic),
-            dead_letters=session.publisher(broker.topics.dead_letter_topic),
-            transactions=session,
-        )
-        subscriber = ImageSubscriber(channels, FakeModelClient(), settings, stats)  # type: ignore[arg-type]
+        subscriber = session_subscriber(broker, session, settings, stats)
         stop = threading.Event()
         thread = threading.Thread(target=subscriber.run, args=(stop,))
         thread.start()
@@ -157,13 +165,7 @@ def test_a_fenced_subscriber_stops_with_the_reason_and_records_nothing(tmp_path:
     publish(broker, image_messages(4))
     broker.fenced = True
     with broker.transactional_session("unit") as session:
-        channels = Channels(
-            consumer=session.consumer,
-            predictions=session.publisher(broker.topics.predictions_topic),
-            dead_letters=session.publisher(broker.topics.dead_letter_topic),
-            transactions=session,
-        )
-        subscriber = ImageSubscriber(channels, FakeModelClient(), settings, Stats())  # type: ignore[arg-type]
+        subscriber = session_subscriber(broker, session, settings, Stats())
         with pytest.raises(TransactionFencedError, match="took over"):
             subscriber.run(threading.Event())
     assert prediction_ids(broker) == [] and logged_ids(settings) == []
