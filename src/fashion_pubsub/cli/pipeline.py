@@ -27,18 +27,21 @@ from fashion_pubsub.settings import (
 )
 
 
-def _batch_and_broker_options(model: type[BaseSettings], most: str, wait: str) -> Callable[[F], F]:
-    """--batch-size and --max-wait of `model` (`most` and `wait` are their help texts),
-    then the flags that reach the brokers."""
+def _service_options(
+    model: type[BaseSettings], most: str, waiting: str, port_field: str
+) -> Callable[[F], F]:
+    """--batch-size (`most` is its help) and --max-wait (`waiting` says what waits) of
+    `model`, then the flags that reach the brokers, then the metrics flags."""
 
     def decorate(func: F) -> F:
-        func = broker_settings_options(func)
+        func = broker_settings_options(_metrics_options(port_field)(func))
         func = setting(
             model,
             "max_wait_seconds",
             "--max-wait",
             type=float,
-            help=wait,
+            help=f"Under load ({waiting} already waiting), seconds a batch may wait to fill; "
+            "idle: none.",
         )(func)
         return setting(model, "batch_size", "--batch-size", type=int, help=most)(func)
 
@@ -72,13 +75,15 @@ def _metrics(port_field: str, flags: dict[str, Any]) -> MetricsSettings:
 
 
 def _service_args(
-    model: type[S], broker: str | None, flags: dict[str, Any]
-) -> tuple[Broker, TopicSettings, S]:
-    """The broker, topics and `model` settings a pipeline service runs with. `model` takes
-    its own flags out of `flags`; the rest are the broker's."""
+    model: type[S], broker: str | None, flags: dict[str, Any], port_field: str
+) -> tuple[Broker, TopicSettings, S, MetricsSettings]:
+    """The broker, topics, `model` settings and metrics settings a pipeline service runs
+    with. `model` and the metrics take their own flags out of `flags`; the rest are the
+    broker's."""
+    metrics = _metrics(port_field, flags)
     own = [name for name in flags if name in model.model_fields]
     settings = build(model, **{name: flags.pop(name) for name in own})
-    return build_broker(broker, flags), build(TopicSettings), settings
+    return build_broker(broker, flags), build(TopicSettings), settings, metrics
 
 
 @main.command(context_settings=CONTEXT)
@@ -91,18 +96,12 @@ def _service_args(
     "--rejected",
     "Where unusable files go, with a .reason note (unset: rejected/ beside --input).",
 )
-@_batch_and_broker_options(
-    PublisherSettings,
-    "Most files per broker batch.",
-    "Under load (files already waiting), seconds a batch may wait to fill; idle: none.",
-)
-@_metrics_options("publisher_port")
+@_service_options(PublisherSettings, "Most files per broker batch.", "files", "publisher_port")
 def publish(broker: str | None, **flags: Any) -> None:
     """Publish images dropped into --input to the input topic (the old publisher.py)."""
     from fashion_pubsub.pipeline.service import run_publisher
 
-    metrics = _metrics("publisher_port", flags)
-    stats = run_publisher(*_service_args(PublisherSettings, broker, flags), metrics)
+    stats = run_publisher(*_service_args(PublisherSettings, broker, flags, "publisher_port"))
     click.echo(f"published {stats.published}, rejected {stats.rejected}")
 
 
@@ -134,16 +133,12 @@ def publish(broker: str | None, **flags: Any) -> None:
     help="Stable name of this subscriber for its Kafka transactional id "
     "[none: from the results log's path].",
 )
-@_batch_and_broker_options(
-    SubscriberSettings,
-    "Most messages per predict request.",
-    "Under load (messages already waiting), seconds a batch may wait to fill; idle: none.",
+@_service_options(
+    SubscriberSettings, "Most messages per predict request.", "messages", "subscriber_port"
 )
-@_metrics_options("subscriber_port")
 def subscribe(broker: str | None, **flags: Any) -> None:
     """Classify images from the input topic and write the results (the old subscriber.py)."""
     from fashion_pubsub.pipeline.service import run_subscriber
 
-    metrics = _metrics("subscriber_port", flags)
-    stats = run_subscriber(*_service_args(SubscriberSettings, broker, flags), metrics)
+    stats = run_subscriber(*_service_args(SubscriberSettings, broker, flags, "subscriber_port"))
     click.echo(f"predicted {stats.predicted}, dead-lettered {stats.dead_lettered}")
