@@ -4,9 +4,10 @@ with the offsets; a `nack`, a refused message or an injected commit failure abor
 and the consumer goes back to the committed offsets.
 
 Inspection on the broker: `committed_transactions` and `aborted_transactions` count
-commits and aborts, and `aborted(topic)` lists what they had published (what a read_uncommitted reader would see on top of
-`messages(topic)`). Injection: `commit_failures` aborts that many commits; `fenced`
-makes every commit and abort raise TransactionFencedError, as a newer instance would.
+commits and aborts, and `aborted(topic)` lists what the aborts had published (what a
+read_uncommitted reader would see on top of `messages(topic)`). Injection:
+`commit_failures` aborts that many commits; `fenced` makes every commit and abort raise
+TransactionFencedError, as a newer instance would.
 """
 
 import threading

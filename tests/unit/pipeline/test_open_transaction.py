@@ -11,10 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import pytest
 
 from fashion_pubsub.brokers.base import OutgoingMessage
 from fashion_pubsub.brokers.memory import MemoryBroker
 from fashion_pubsub.brokers.transactions import TransactionalSession
+from fashion_pubsub.pipeline.results import DoneIndex
 from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.subscriber import Channels, ImageSubscriber
 from fashion_pubsub.pipeline.wire import encode
@@ -229,5 +231,33 @@ def test_a_second_copy_in_a_later_batch_of_the_transaction_gets_no_prediction(
         steps(subscriber, 2)
         assert subscriber.step(threading.Event()) == 0  # idle: both batches commit together
         assert broker.committed_transactions == 1 and broker.committed() == {0: BATCH + 2}
+    assert sorted(prediction_ids(broker)) == keys(messages)
+    assert sorted(logged_ids(settings)) == keys(messages)
+
+
+def test_an_unforeseen_failure_gives_back_every_batch_of_the_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The results folder failing to read (say) while a batch is being recorded into the
+    open transaction: the transaction aborts, and no record claims an image whose
+    prediction was rolled back."""
+    broker, settings = make_broker(), settings_in(tmp_path, NEVER)
+    messages = image_messages(3 * BATCH)
+    publish(broker, messages)
+    with subscriber_on(broker, settings) as (subscriber, _):
+        steps(subscriber, 2)  # one batch in the transaction, one being recorded into it
+        refresh = DoneIndex.refresh
+        failures = iter([OSError("results folder unreadable")])
+
+        def failing_once(index: DoneIndex, rescan: bool = False) -> set[str]:
+            failure = next(failures, None)
+            if failure is not None:
+                raise failure
+            return refresh(index, rescan)
+
+        monkeypatch.setattr(DoneIndex, "refresh", failing_once)
+        steps(subscriber, 1)
+        assert broker.aborted_transactions == 1 and broker.committed() == {}
+        step_until_done(subscriber, broker)
     assert sorted(prediction_ids(broker)) == keys(messages)
     assert sorted(logged_ids(settings)) == keys(messages)
