@@ -190,10 +190,13 @@ class ImageSubscriber:
         return messages
 
     def close(self) -> None:
-        """Settle the batch in flight, commit the open transaction, close the results log."""
-        self._settle_and_commit()
-        self._writer.shutdown()
-        self._recorder.close()
+        """Settle the batch in flight, commit the open transaction, close the results log
+        (also when the commit fails: a fenced subscriber still closes its files)."""
+        try:
+            self._settle_and_commit()
+        finally:
+            self._writer.shutdown()
+            self._recorder.close()
 
     def _connect_model_server(self) -> None:
         """Reach the model server before the first batch; if it is down, say so and go on
