@@ -471,7 +471,15 @@ class KafkaConsumer(Consumer):
     def _forget(self, partitions: set[tuple[str, int]]) -> None:
         for key in partitions:
             self._partitions.pop(key, None)
-        self._paused = [tp for tp in self._paused if (tp.topic, tp.partition) not in partitions]
+        leaving = [tp for tp in self._paused if (tp.topic, tp.partition) in partitions]
+        if leaving:
+            # librdkafka keeps a partition's pause across a rebalance: one that leaves
+            # paused and is assigned back later would never be read again.
+            self._paused = [tp for tp in self._paused if (tp.topic, tp.partition) not in partitions]
+            try:
+                self._consumer.resume(leaving)
+            except KafkaException as exc:
+                log_event(logger, "resume_failed", logging.WARNING, error=exc)
         self._early = [m for m in self._early if m.handle[:2] not in partitions]
 
     def close(self) -> None:
