@@ -21,7 +21,7 @@ Failures to inject: `fail_publishes` (a broker refusing some messages), `on_publ
 (a hook run for every message, which may block), `max_message_bytes` (a size limit),
 `commit_failures` (transactions that abort at commit).
 Inspection: `messages(topic)`, `dead_letters()`, `committed()`, `unfinished()`,
-`aborted(topic)` and `aborted_transactions`.
+`aborted(topic)`, `aborted_transactions` and `committed_transactions`.
 
 The Kafka flavour also has transactions (`transactional_session`, see
 memory_transactions.py), as `KafkaBroker` has.
@@ -130,6 +130,7 @@ class MemoryBroker(Broker):
         self.commit_failures = 0
         self.fenced = False
         self.aborted_transactions = 0
+        self.committed_transactions = 0
         self._aborted: list[tuple[str, OutgoingMessage]] = []
 
     # --- Broker -------------------------------------------------------------------------

@@ -3,10 +3,11 @@ what a session publishes is held back until the consumer's `ack` commits it toge
 with the offsets; a `nack`, a refused message or an injected commit failure aborts,
 and the consumer goes back to the committed offsets.
 
-Inspection on the broker: `aborted_transactions` counts aborts and `aborted(topic)`
-lists what they had published (what a read_uncommitted reader would see on top of
-`messages(topic)`). Injection: `commit_failures` aborts that many commits; `fenced`
-makes every commit and abort raise TransactionFencedError, as a newer instance would.
+Inspection on the broker: `committed_transactions` and `aborted_transactions` count
+commits and aborts, and `aborted(topic)` lists what the aborts had published (what a
+read_uncommitted reader would see on top of `messages(topic)`). Injection:
+`commit_failures` aborts that many commits; `fenced` makes every commit and abort raise
+TransactionFencedError, as a newer instance would.
 """
 
 import threading
@@ -66,6 +67,7 @@ class MemoryTransactions(TransactionalSession):
             for topic, batch, message in self._pending:
                 broker._append(topic, batch, message)
             self._pending.clear()
+            broker.committed_transactions += 1
 
     def abort(self) -> None:
         broker = self._broker

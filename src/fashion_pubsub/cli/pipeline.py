@@ -133,6 +133,15 @@ def publish(broker: str | None, **flags: Any) -> None:
     help="Stable name of this subscriber for its Kafka transactional id "
     "[none: from the results log's path].",
 )
+@setting(
+    SubscriberSettings,
+    "transaction_interval_seconds",
+    "--transaction-interval",
+    type=float,
+    help="exactly-once: seconds a transaction stays open for more batches before it "
+    "commits (also on idle, rebalance, close); 0: one per batch. An abort or crash "
+    "redoes up to this much work; read_committed readers see results this much later.",
+)
 @_service_options(
     SubscriberSettings, "Most messages per predict request.", "messages", "subscriber_port"
 )
