@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import orjson
 import pytest
 
@@ -19,30 +18,12 @@ from fashion_pubsub.brokers.transactions import TransactionalSession
 from fashion_pubsub.pipeline.results import DoneIndex
 from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.subscriber import Channels, ImageSubscriber
-from fashion_pubsub.pipeline.wire import encode
-from fashion_pubsub.settings import SubscriberSettings, TopicSettings
+from fashion_pubsub.settings import SubscriberSettings
 from tests.support.fakes import FakeModelClient
+from tests.support.memory_input import image_messages, make_broker, publish
 
 BATCH = 8
 NEVER = 10.0  # an interval no step reaches: only idle, rebalance and close commit
-
-
-def image_messages(count: int, start: int = 0) -> list[OutgoingMessage]:
-    return [
-        encode(np.full((28, 28), i, dtype=np.uint8), f"img-{i}.png", i % 10, 1.0, 2.0)
-        for i in range(start, start + count)
-    ]
-
-
-def make_broker(partitions: int = 1) -> MemoryBroker:
-    broker = MemoryBroker(TopicSettings(), flavour="kafka", partitions=partitions)
-    broker.ensure_topics()
-    return broker
-
-
-def publish(broker: MemoryBroker, messages: list[OutgoingMessage]) -> None:
-    with broker.publisher(broker.topics.input_topic) as publisher:
-        assert all(r.ok for r in publisher.publish(messages))
 
 
 def settings_in(folder: Path, interval: float) -> SubscriberSettings:
