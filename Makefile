@@ -38,8 +38,12 @@ lint: setup-dev
 bench: setup data kafka
 	$(BIN)/fashion-pubsub bench --data-dir $(DATA_DIR) --workdir $(BENCH_WORKDIR)
 
+# The protobuf code is generated after the install (which brings grpcio-tools), never
+# committed; a sub-make keeps that order under `make -j` too.
 setup: system $(VENV)/.installed-app
+	@$(MAKE) --no-print-directory -s protos
 setup-dev: system browser $(VENV)/.installed-dev
+	@$(MAKE) --no-print-directory -s protos
 
 # Java and Maven from Debian when missing (needs root, as on the project's machines).
 system:
@@ -60,21 +64,24 @@ $(VENV)/bin/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.installed-app: pyproject.toml $(VENV)/bin/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e ".[protos]"
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/bin/python
-	$(BIN)/pip install -q -e ".[dev,train]"
+	$(BIN)/pip install -q -e ".[dev,train,protos]"
 	# TF Serving's own gRPC client, for the tests: it requires `tensorflow`, which pip
 	# does not consider satisfied by tensorflow-cpu, so without its dependencies
 	$(BIN)/pip install -q --no-deps "tensorflow-serving-api>=2.16,<2.22"
 	touch $@ $(VENV)/.installed-app
 
-# Regenerate the committed protobuf code from src/fashion_pubsub/serving/protos/*.proto
-# (tests/unit/serving/test_protos.py fails when they are out of step).
-PROTOS := $(wildcard src/fashion_pubsub/serving/protos/*.proto)
-protos: setup-dev
-	$(BIN)/python -m grpc_tools.protoc -I src --python_out=src --pyi_out=src $(PROTOS)
+# The protobuf code (*_pb2.py, *_pb2.pyi) is generated from serving/protos/*.proto, never
+# committed: `make setup` and `make setup-dev` run this, and it redoes only what a changed
+# .proto makes stale. Another environment's grpcio-tools: make protos BIN=/path/to/venv/bin
+PROTO_DIR := src/fashion_pubsub/serving/protos
+PROTOS := $(wildcard $(PROTO_DIR)/*.proto)
+protos: $(PROTOS:.proto=_pb2.py) $(PROTOS:.proto=_pb2.pyi)
+$(PROTO_DIR)/%_pb2.py $(PROTO_DIR)/%_pb2.pyi: $(PROTO_DIR)/%.proto
+	$(BIN)/python -m grpc_tools.protoc -I src --python_out=src --pyi_out=src $<
 
 kafka: $(KAFKA_LIBS)/.resolved
 $(KAFKA_LIBS)/.resolved: infra/kafka/pom.xml

@@ -7,11 +7,14 @@ a burst of `--images` test images on fresh topics; the best round of each mode i
 capacity (as timeit takes the fastest repeat), every round is recorded.
 
     .venv/bin/python bench/bench_eos.py --images 3000 --rounds 3
+
+The exactly-once subscribers commit every `transaction_interval_seconds` (0.1 s unless
+FASHION_PUBSUB_SUBSCRIBER_TRANSACTION_INTERVAL_SECONDS says otherwise; 0 measures one
+commit per batch); the results record the interval used.
 """
 
 import argparse
 import json
-import socket
 import tempfile
 import time
 from dataclasses import replace
@@ -20,26 +23,11 @@ from typing import Any
 
 from fashion_pubsub.demo.runner import RunPlan, run_pipeline
 from fashion_pubsub.demo.stack import Stack
-from fashion_pubsub.settings import DataSettings, InfraSettings, TopicSettings
+from fashion_pubsub.infra.ports import free_port_block
+from fashion_pubsub.settings import DataSettings, InfraSettings, SubscriberSettings, TopicSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ("at-least-once", "exactly-once")
-
-
-def free_port_block(count: int) -> int:
-    """The first of `count` consecutive free ports on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free ports")
 
 
 def measure(nodes: int, images: int, rounds: int, work: Path) -> dict[str, Any]:
@@ -93,7 +81,12 @@ def main() -> None:
     parser.add_argument("--nodes", default="1,3", help="Cluster sizes to measure.")
     parser.add_argument("--output", type=Path, default=ROOT / "bench/results/eos.json")
     args = parser.parse_args()
-    results: dict[str, Any] = {"images": args.images, "started": time.time()}
+    results: dict[str, Any] = {
+        "images": args.images,
+        "started": time.time(),
+        # The subscribers inherit this process's environment, so they use the same.
+        "transaction_interval_seconds": SubscriberSettings().transaction_interval_seconds,
+    }
     with tempfile.TemporaryDirectory(prefix="bench-eos-") as folder:
         for nodes in (int(n) for n in args.nodes.split(",")):
             results[f"{nodes}-node"] = measure(nodes, args.images, args.rounds, Path(folder))

@@ -7,8 +7,9 @@ a node then skip).
 """
 
 import os
+import shutil
 import signal
-import socket
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from types import ModuleType
 import pytest
 
 from fashion_pubsub.infra import kafka, pubsub_emulator
+from fashion_pubsub.infra.ports import free_port, free_port_block
 from fashion_pubsub.model.export import existing_versions
 from fashion_pubsub.settings import InfraSettings
 
@@ -55,13 +57,6 @@ def pytest_configure(config: pytest.Config) -> None:
             _BROUGHT[name] = os.environ[name]
 
 
-def free_port() -> int:
-    """A port nothing listens on right now (the OS picks it)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def pubsub_resource_names(
     emulator_host: str, project_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> list[str]:
@@ -87,22 +82,6 @@ def make_infra_settings(state_dir: Path) -> InfraSettings:
         kafka_controller_port=free_port(),
         emulator_port=free_port(),
     )
-
-
-def free_port_block(count: int) -> int:
-    """The first of `count` consecutive ports nothing listens on right now."""
-    for _ in range(50):
-        base = free_port()
-        if base + count > 65535:
-            continue
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError(f"no {count} consecutive free ports found")
 
 
 @dataclass(frozen=True)
@@ -191,3 +170,15 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(("ML_APP_", "FASHION_PUBSUB_")) or name == "PUBSUB_EMULATOR_HOST":
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def other_file_system(tmp_path: Path) -> Iterator[Path]:
+    """A folder on another file system than tmp_path (tmpfs), removed afterwards: moves
+    across file systems copy instead of renaming."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs /dev/shm on a file system of its own")
+    folder = shm / f"fashion-pubsub-test-{uuid.uuid4().hex}"
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

@@ -50,6 +50,21 @@ def identity(path: Path) -> FileIdentity:
     return FileIdentity.of(os.lstat(path))
 
 
+def writer_alive(pid: int) -> bool:
+    """Whether process `pid` runs: the writer named in a temporary file's name is still
+    writing it. Any user can name a file, so any number is taken (one beyond every pid
+    is no process)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, but another user's
+        return True
+    except OverflowError:  # not a pid at all
+        return False
+    return True
+
+
 def fitting_name(stem: str, suffix: str = "") -> str:
     """`stem + suffix` if it fits in NAME_MAX bytes, else `stem` cut at a character
     boundary plus `~` and 16 hex digits of its hash, then `suffix`: the same inputs always

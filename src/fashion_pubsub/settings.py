@@ -235,6 +235,12 @@ class SubscriberSettings(BaseSettings):
     # Names the Kafka transactional id; None: derived from the results log's path, so a
     # restarted instance fences (and aborts what was left open by) its killed predecessor.
     instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    # Exactly-once: how long a transaction stays open for more batches before it commits
+    # (it also commits when the input is idle, before a rebalance, and at close); 0: one
+    # per batch. A commit is a broker round trip (tens of ms on 3 nodes); the price is
+    # that an abort or a crash redoes up to this much work, and read_committed readers
+    # see results up to this much later. Well below the transaction timeout (60 s).
+    transaction_interval_seconds: float = Field(default=0.1, ge=0, le=10)
 
     def results_path(self) -> Path:
         return self.results or self.output_dir / "results.jsonl"

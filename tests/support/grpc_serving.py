@@ -41,26 +41,26 @@ def running_server(root: Path, *args: str) -> Iterator[RunningServer]:
     """`python -m fashion_pubsub serve ARGS` on free REST and gRPC ports, until it is live."""
     rest_port, grpc_port = free_port(), free_port()
     log = root / f"server-{grpc_port}.log"
-    command = [
-        sys.executable,
-        "-m",
-        "fashion_pubsub",
-        "serve",
-        "--rest_api_port",
-        str(rest_port),
-        "--port",
-        str(grpc_port),
-        "--file_system_poll_wait_seconds",
-        "0.2",
-        *args,
-    ]
-    with log.open("ab") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    ports = ["--rest_api_port", str(rest_port), "--port", str(grpc_port)]
+    process = spawn_serve(log, *ports, "--file_system_poll_wait_seconds", "0.2", *args)
     server = RunningServer(f"http://127.0.0.1:{rest_port}", f"127.0.0.1:{grpc_port}", log, process)
     try:
         _wait_live(server)
         yield server
     finally:
+        stop(process)
+
+
+def spawn_serve(log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """Start `python -m fashion_pubsub serve ARGS`, its output appended to `log`."""
+    command = [sys.executable, "-m", "fashion_pubsub", "serve", *args]
+    with log.open("ab") as out:
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, as a user stops it; killed if it has not exited within 20 seconds."""
+    if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(20)

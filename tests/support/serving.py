@@ -26,6 +26,19 @@ from fashion_pubsub.settings import ServerSettings
 from tests.conftest import free_port
 
 
+def labelled_model_config(name: str) -> str:
+    """A ModelServerConfig `config` entry (text format): versions 1 and 2 of `name`, from
+    the folder of that name, labelled `stable` and `canary`."""
+    return f"""
+  config {{
+    name: "{name}"
+    base_path: "{name}"
+    model_version_policy {{ specific {{ versions: [1, 2] }} }}
+    version_labels {{ key: "stable" value: 1 }}
+    version_labels {{ key: "canary" value: 2 }}
+  }}"""
+
+
 @pytest.fixture
 def model_base(tmp_path: Path) -> Path:
     base = tmp_path / "models" / MODEL

@@ -45,3 +45,15 @@ def test_nothing_of_ours_runs_as_root() -> None:
 def test_the_image_runs_the_installed_command() -> None:
     text = (Path(ROOT) / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["fashion-pubsub"]' in text
+
+
+def test_the_image_generates_the_protobuf_code_it_installs() -> None:
+    # The *_pb2 modules are not committed (`make protos`): without them the image's gRPC
+    # server could not start. A first stage generates every .proto's; the install copies them.
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    text = "\n".join(lines)
+    assert "grpc_tools.protoc" in text and "/src/fashion_pubsub/serving/protos/*.proto" in text
+    copied = next(i for i, line in enumerate(lines) if line.startswith("COPY --from=protos"))
+    installed = max(i for i, line in enumerate(lines) if line.startswith("RUN pip install"))
+    assert lines[copied].split()[-1] == "./src/fashion_pubsub/serving/protos"
+    assert copied < installed and lines[installed].split()[-1] == "."

@@ -3,11 +3,8 @@ keep names within 255 bytes."""
 
 import os
 import shutil
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,17 +16,6 @@ from fashion_pubsub.files import (
     move_unique,
     write_atomically,
 )
-
-
-@pytest.fixture
-def other_file_system(tmp_path: Path) -> Iterator[Path]:
-    """A folder on another file system than tmp_path (tmpfs), removed afterwards."""
-    shm = Path("/dev/shm")
-    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
-        pytest.skip("needs /dev/shm on a file system of its own")
-    folder = shm / f"fashion-pubsub-test-{uuid.uuid4().hex}"
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_moving_never_overwrites(tmp_path: Path) -> None:

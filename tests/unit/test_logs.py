@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from fashion_pubsub.logs import configure_logging, log_event
+from fashion_pubsub.logs import configure_logging, log_each_at_debug, log_event
 
 
 @pytest.mark.parametrize(
@@ -35,3 +35,24 @@ def test_plain_values_stay_plain(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging()
     log_event(logging.getLogger("fashion_pubsub.test"), "published", file="3.png", n=2)
     assert capsys.readouterr().err.rstrip().endswith("published file=3.png n=2")
+
+
+def test_per_item_debug_lines_cost_nothing_unless_debug_is_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logger = logging.getLogger("fashion_pubsub.test_each")
+    built: list[int] = []
+
+    def fields(item: int) -> dict[str, object]:
+        built.append(item)
+        return {"image": item}
+
+    with caplog.at_level(logging.INFO, logger.name):
+        log_each_at_debug(logger, "image_seen", [1, 2], fields)
+    assert built == [] and caplog.records == []
+    with caplog.at_level(logging.DEBUG, logger.name):
+        log_each_at_debug(logger, "image_seen", [1, 2], fields)
+    assert [(r.getMessage(), r.fields) for r in caplog.records] == [  # type: ignore[attr-defined]
+        ("image_seen", {"image": 1}),
+        ("image_seen", {"image": 2}),
+    ]

@@ -26,7 +26,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ import orjson
 
 from fashion_pubsub.bench import grpc_load
 from fashion_pubsub.bench.server_report import goals, write_docs
+from fashion_pubsub.infra.ports import free_port
 from fashion_pubsub.serving.batches import binary_infer_header
 
 NAME = "fashion-model"
@@ -206,7 +206,7 @@ def _measure(
     work: Path,
     args: argparse.Namespace,
 ) -> dict[str, Any]:
-    port, grpc_port = _free_port(), _free_port()
+    port, grpc_port = free_port(), free_port()
     command = [part.replace("{port}", str(port)) for part in command]
     command = [part.replace("{grpc}", str(grpc_port)) for part in command]
     with _running(command, port, work / f"{label}.log"):
@@ -374,9 +374,3 @@ def _kserve_version(python: Path) -> str:
         text=True,
     )
     return result.stdout.strip() or "absent"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

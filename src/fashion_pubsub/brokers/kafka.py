@@ -373,12 +373,16 @@ class KafkaConsumer(Consumer):
         )
 
     def ack(self, messages: Sequence[Message]) -> None:
+        self._acknowledge(messages)
+        self._store()
+
+    def _acknowledge(self, messages: Sequence[Message]) -> None:
+        """Mark the messages done in their partitions' offsets (what may be committed)."""
         for message in messages:
             topic, partition, offset = message.handle
             state = self._partitions.get((topic, partition))
             if state is not None:
                 state.acknowledged(offset)
-        self._store()
 
     def nack(self, messages: Sequence[Message]) -> None:
         lowest: dict[tuple[str, int], int] = {}
@@ -471,7 +475,15 @@ class KafkaConsumer(Consumer):
     def _forget(self, partitions: set[tuple[str, int]]) -> None:
         for key in partitions:
             self._partitions.pop(key, None)
-        self._paused = [tp for tp in self._paused if (tp.topic, tp.partition) not in partitions]
+        leaving = [tp for tp in self._paused if (tp.topic, tp.partition) in partitions]
+        if leaving:
+            # librdkafka keeps a partition's pause across a rebalance: one that leaves
+            # paused and is assigned back later would never be read again.
+            self._paused = [tp for tp in self._paused if (tp.topic, tp.partition) not in partitions]
+            try:
+                self._consumer.resume(leaving)
+            except KafkaException as exc:
+                log_event(logger, "resume_failed", logging.WARNING, error=exc)
         self._early = [m for m in self._early if m.handle[:2] not in partitions]
 
     def close(self) -> None:

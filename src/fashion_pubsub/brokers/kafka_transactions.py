@@ -266,11 +266,7 @@ class TransactionalConsumer(KafkaConsumer):
 
     def ack(self, messages: Sequence[Message]) -> None:
         """Commit the session's transaction with the offsets these acks make committable."""
-        for message in messages:
-            topic, partition, offset = message.handle
-            state = self._partitions.get((topic, partition))
-            if state is not None:
-                state.acknowledged(offset)
+        self._acknowledge(messages)
         offsets = []
         for (topic, partition), state in self._partitions.items():
             offset = state.committable()
@@ -282,9 +278,9 @@ class TransactionalConsumer(KafkaConsumer):
             self._rewind()
             raise
         for tp in offsets:
-            state = self._partitions.get((tp.topic, tp.partition))
-            if state is not None:
-                state.committed = tp.offset
+            committed = self._partitions.get((tp.topic, tp.partition))
+            if committed is not None:
+                committed.committed = tp.offset
 
     def nack(self, messages: Sequence[Message]) -> None:
         """Abort the transaction; everything since the last commit comes again."""

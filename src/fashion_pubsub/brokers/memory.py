@@ -21,7 +21,7 @@ Failures to inject: `fail_publishes` (a broker refusing some messages), `on_publ
 (a hook run for every message, which may block), `max_message_bytes` (a size limit),
 `commit_failures` (transactions that abort at commit).
 Inspection: `messages(topic)`, `dead_letters()`, `committed()`, `unfinished()`,
-`aborted(topic)` and `aborted_transactions`.
+`aborted(topic)`, `aborted_transactions` and `committed_transactions`.
 
 The Kafka flavour also has transactions (`transactional_session`, see
 memory_transactions.py), as `KafkaBroker` has.
@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 from fashion_pubsub.brokers.base import (
@@ -129,6 +130,7 @@ class MemoryBroker(Broker):
         self.commit_failures = 0
         self.fenced = False
         self.aborted_transactions = 0
+        self.committed_transactions = 0
         self._aborted: list[tuple[str, OutgoingMessage]] = []
 
     # --- Broker -------------------------------------------------------------------------
@@ -221,6 +223,23 @@ class MemoryBroker(Broker):
 
     # --- internals shared with publishers and consumers ---------------------------------
 
+    def _wait_for(
+        self,
+        take: Callable[[], list[Message]],
+        timeout: float,
+        interrupted: Callable[[], bool] = lambda: False,
+    ) -> list[Message]:
+        """What `take` returns (under the lock) once it returns messages, `timeout` has passed
+        or `interrupted` says so; a publish wakes the wait."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                taken = take()
+                remaining = deadline - time.monotonic()
+                if taken or remaining <= 0 or interrupted():
+                    return taken
+                self._lock.wait(remaining)
+
     def _append(self, topic: str, partition: int, message: OutgoingMessage) -> PublishResult:
         """Store one message (the caller holds the lock)."""
         logs = self._logs.get(topic)
@@ -275,9 +294,12 @@ class MemoryPublisher(Publisher):
             hook = self._broker._hook
             if hook is not None:
                 hook(self._topic, message)
-            with self._broker._lock:
-                results.append(self._broker._append(self._topic, self._batches, message))
+            results.append(self._store(message))
         return results
+
+    def _store(self, message: OutgoingMessage) -> PublishResult:
+        with self._broker._lock:
+            return self._broker._append(self._topic, self._batches, message)
 
     def close(self) -> None:
         """Nothing is buffered."""
@@ -290,15 +312,7 @@ class _SubscriptionConsumer(Consumer):
         self._broker = broker
 
     def receive(self, max_messages: int, timeout: float) -> list[Message]:
-        broker = self._broker
-        deadline = time.monotonic() + timeout
-        with broker._lock:
-            while True:
-                taken = self._take(max_messages)
-                remaining = deadline - time.monotonic()
-                if taken or remaining <= 0:
-                    return taken
-                broker._lock.wait(remaining)
+        return self._broker._wait_for(partial(self._take, max_messages), timeout)
 
     def _take(self, max_messages: int) -> list[Message]:
         broker, now = self._broker, self._broker.clock()
@@ -395,15 +409,8 @@ class _GroupConsumer(Consumer):
     def receive(self, max_messages: int, timeout: float) -> list[Message]:
         self._serve_revocations()
         self.paused.clear()  # resume after a hold
-        broker = self._broker
-        deadline = time.monotonic() + timeout
-        with broker._lock:
-            while True:
-                taken = self._take(max_messages)
-                remaining = deadline - time.monotonic()
-                if taken or remaining <= 0 or self._member.revoking:
-                    return taken
-                broker._lock.wait(remaining)
+        take = partial(self._take, max_messages)
+        return self._broker._wait_for(take, timeout, lambda: bool(self._member.revoking))
 
     def _take(self, max_messages: int) -> list[Message]:
         broker = self._broker

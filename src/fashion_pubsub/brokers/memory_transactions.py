@@ -3,18 +3,19 @@ what a session publishes is held back until the consumer's `ack` commits it toge
 with the offsets; a `nack`, a refused message or an injected commit failure aborts,
 and the consumer goes back to the committed offsets.
 
-Inspection on the broker: `aborted_transactions` counts aborts and `aborted(topic)`
-lists what they had published (what a read_uncommitted reader would see on top of
-`messages(topic)`). Injection: `commit_failures` aborts that many commits; `fenced`
-makes every commit and abort raise TransactionFencedError, as a newer instance would.
+Inspection on the broker: `committed_transactions` and `aborted_transactions` count
+commits and aborts, and `aborted(topic)` lists what the aborts had published (what a
+read_uncommitted reader would see on top of `messages(topic)`). Injection:
+`commit_failures` aborts that many commits; `fenced` makes every commit and abort raise
+TransactionFencedError, as a newer instance would.
 """
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from fashion_pubsub.brokers.base import Message, OutgoingMessage, Publisher, PublishResult
 from fashion_pubsub.brokers.errors import TransactionAbortedError, TransactionFencedError
-from fashion_pubsub.brokers.memory import MemoryBroker, _GroupConsumer
+from fashion_pubsub.brokers.memory import MemoryBroker, MemoryPublisher, _GroupConsumer
 from fashion_pubsub.brokers.transactions import TransactionalSession, parse_position
 
 
@@ -66,6 +67,7 @@ class MemoryTransactions(TransactionalSession):
             for topic, batch, message in self._pending:
                 broker._append(topic, batch, message)
             self._pending.clear()
+            broker.committed_transactions += 1
 
     def abort(self) -> None:
         broker = self._broker
@@ -111,21 +113,15 @@ class _TransactionalConsumer(_GroupConsumer):
             broker._lock.notify_all()
 
 
-class _TransactionalPublisher(Publisher):
-    def __init__(self, session: MemoryTransactions, topic: str) -> None:
-        self._session = session
-        self._topic = topic
-        self._batches = 0
+class _TransactionalPublisher(MemoryPublisher):
+    """A `MemoryPublisher` whose messages wait in the session's transaction."""
 
-    def publish(self, messages: Iterable[OutgoingMessage]) -> list[PublishResult]:
-        self._batches += 1
-        results = []
-        for message in messages:
-            hook = self._session._broker._hook
-            if hook is not None:
-                hook(self._topic, message)
-            results.append(self._session.hold(self._topic, self._batches, message))
-        return results
+    def __init__(self, session: MemoryTransactions, topic: str) -> None:
+        super().__init__(session._broker, topic)
+        self._session = session
+
+    def _store(self, message: OutgoingMessage) -> PublishResult:
+        return self._session.hold(self._topic, self._batches, message)
 
     def close(self) -> None:
         """Held messages belong to the session's transaction."""

@@ -67,7 +67,7 @@ _MAX_BACKOFF_SLEEP_SECONDS = 0.5
 KEEP_SUFFIX = "-keep"
 
 
-def _transport_kwargs(settings: PubSubSettings, kind: str) -> dict[str, Any]:
+def transport_kwargs(settings: PubSubSettings, kind: str) -> dict[str, Any]:
     """Client arguments: an insecure channel to the emulator, or nothing (real service)."""
     if not settings.emulator_host:
         return {}
@@ -113,8 +113,8 @@ class PubSubBroker(Broker):
     @contextmanager
     def _admin_clients(self) -> Iterator[tuple[Any, Any]]:
         """A publisher and a subscriber client for topic administration, closed after."""
-        publisher = pubsub_v1.PublisherClient(**_transport_kwargs(self._settings, "publisher"))
-        subscriber = pubsub_v1.SubscriberClient(**_transport_kwargs(self._settings, "subscriber"))
+        publisher = pubsub_v1.PublisherClient(**transport_kwargs(self._settings, "publisher"))
+        subscriber = pubsub_v1.SubscriberClient(**transport_kwargs(self._settings, "subscriber"))
         try:
             yield publisher, subscriber
         finally:
@@ -237,7 +237,7 @@ class PubSubPublisher(Publisher):
     def __init__(self, settings: PubSubSettings, topic: str) -> None:
         from google.pubsub_v1 import PublisherClient
 
-        self._client = PublisherClient(**_transport_kwargs(settings, "publisher"))
+        self._client = PublisherClient(**transport_kwargs(settings, "publisher"))
         self._topic = self._client.topic_path(settings.project_id, topic)
 
     def publish(self, messages: Iterable[OutgoingMessage]) -> list[PublishResult]:
@@ -318,7 +318,7 @@ class PubSubConsumer(Consumer):
     """Synchronous pull in batches from the input subscription; acks and nacks in batches."""
 
     def __init__(self, settings: PubSubSettings, topics: TopicSettings, unavailable: Any) -> None:
-        self._client = pubsub_v1.SubscriberClient(**_transport_kwargs(settings, "subscriber"))
+        self._client = pubsub_v1.SubscriberClient(**transport_kwargs(settings, "subscriber"))
         self._path = self._client.subscription_path(settings.project_id, topics.subscription)
         self._unavailable = unavailable
         self._ack_deadline = settings.ack_deadline_seconds

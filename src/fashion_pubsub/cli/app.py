@@ -45,12 +45,22 @@ def build(model: type[S], **flags: Any) -> S:
 broker_option = setting(
     AppSettings, "broker", "--broker", help="Which broker to use.", type=click.Choice(BROKER_NAMES)
 )
-data_dir_option = setting(
-    DataSettings,
-    "data_dir",
-    "--data-dir",
-    help="Folder with the four Fashion-MNIST IDX files.",
-    type=click.Path(path_type=Path, file_okay=False),
+
+
+def folder_setting(model: type[BaseSettings], field: str, flag: str, help: str) -> Callable[[F], F]:
+    """A `setting` whose value is a folder (a path that must not name a file).
+
+    Args:
+        model: the settings model the field belongs to.
+        field: the field's name.
+        flag: the flag's spelling.
+        help: its help text.
+    """
+    return setting(model, field, flag, help=help, type=click.Path(path_type=Path, file_okay=False))
+
+
+data_dir_option = folder_setting(
+    DataSettings, "data_dir", "--data-dir", "Folder with the four Fashion-MNIST IDX files."
 )
 
 

@@ -1,5 +1,6 @@
 """`init-brokers`, and the flags every broker-using command shares."""
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,38 +22,29 @@ from fashion_pubsub.settings import (
 )
 
 
+def _kafka(field: str, help: str, **kw: Any) -> Callable[[F], F]:
+    """A KafkaSettings flag, spelled --kafka-<field>."""
+    return setting(KafkaSettings, field, f"--kafka-{field.replace('_', '-')}", help=help, **kw)
+
+
 def broker_settings_options(func: F) -> F:
     """Flags for reaching Kafka and Pub/Sub (each also settable by environment)."""
-    func = setting(
-        KafkaSettings, "bootstrap", "--kafka-bootstrap", help="Kafka bootstrap servers."
-    )(func)
-    func = setting(
-        KafkaSettings,
-        "partitions",
-        "--kafka-partitions",
-        type=int,
-        help="Partitions of new Kafka topics.",
-    )(func)
-    func = setting(
-        KafkaSettings,
+    func = _kafka("bootstrap", "Kafka bootstrap servers.")(func)
+    func = _kafka("partitions", "Partitions of new Kafka topics.", type=int)(func)
+    func = _kafka(
         "replication_factor",
-        "--kafka-replication-factor",
+        "Copies of new Kafka topics [none: the cluster's default, else 3 or fewer nodes].",
         type=click.IntRange(1),
-        help="Copies of new Kafka topics [none: the cluster's default, else 3 or fewer nodes].",
     )(func)
-    func = setting(
-        KafkaSettings,
+    func = _kafka(
         "min_insync_replicas",
-        "--kafka-min-insync-replicas",
+        "min.insync.replicas of new Kafka topics [none: the cluster's, else factor-1].",
         type=click.IntRange(1),
-        help="min.insync.replicas of new Kafka topics [none: the cluster's, else factor-1].",
     )(func)
-    func = setting(
-        KafkaSettings,
+    func = _kafka(
         "client_properties",
-        "--kafka-client-properties",
+        "librdkafka properties file (SASL/TLS for a real cluster).",
         type=click.Path(path_type=Path, dir_okay=False, exists=True),
-        help="librdkafka properties file (SASL/TLS for a real cluster).",
     )(func)
     func = setting(
         PubSubSettings, "project_id", "--pubsub-project", help="Google Cloud project id."

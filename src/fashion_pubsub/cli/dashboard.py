@@ -5,7 +5,7 @@ from typing import Any
 
 import click
 
-from fashion_pubsub.cli.app import CONTEXT, broker_option, build, main, setting
+from fashion_pubsub.cli.app import CONTEXT, broker_option, build, folder_setting, main, setting
 from fashion_pubsub.cli.brokers import broker_settings_options
 from fashion_pubsub.settings import (
     AppSettings,
@@ -27,19 +27,17 @@ from fashion_pubsub.settings import (
     multiple=True,
     help="A metrics endpoint to scrape (publisher, subscriber, model server); repeat it.",
 )
-@setting(
+@folder_setting(
     DashboardSettings,
     "images_dir",
     "--images",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="The subscriber's output folder, for the gallery's pictures.",
+    "The subscriber's output folder, for the gallery's pictures.",
 )
-@setting(
+@folder_setting(
     DashboardSettings,
     "rejected_dir",
     "--rejected",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="The publisher's rejected/ folder, for the latest rejects.",
+    "The publisher's rejected/ folder, for the latest rejects.",
 )
 @broker_settings_options
 def dashboard(

@@ -1,11 +1,12 @@
 """`train` and `quantize`."""
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from fashion_pubsub.cli.app import CONTEXT, build, data_dir_option, idx_options, main
+from fashion_pubsub.cli.app import CONTEXT, F, build, data_dir_option, idx_options, main
 from fashion_pubsub.model.config import TrainConfig
 from fashion_pubsub.settings import DataSettings
 
@@ -116,16 +117,22 @@ def train(
         click.echo(f"exported {report.version_dir}")
 
 
+def _base_path_option(help: str) -> Callable[[F], F]:
+    """--model_base_path (TF Serving's spelling) or --model-base-path: an existing folder of
+    numbered versions, `base_path` to the command."""
+    return click.option(
+        "--model_base_path",
+        "--model-base-path",
+        "base_path",
+        type=click.Path(path_type=Path, file_okay=False, exists=True),
+        default=Path("models/fashion-model"),
+        help=help,
+    )
+
+
 @main.command(context_settings=CONTEXT)
 @data_dir_option
-@click.option(
-    "--model_base_path",
-    "--model-base-path",
-    "base_path",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    default=Path("models/fashion-model"),
-    help="Model base path holding the version to start from.",
-)
+@_base_path_option("Model base path holding the version to start from.")
 @click.option(
     "--from-version", type=click.IntRange(1), required=True, help="Exported version to optimise."
 )
@@ -155,14 +162,7 @@ def _echo_test(test: "Evaluation", float_test: "Evaluation | None") -> None:
 
 @main.command("model-card", context_settings=CONTEXT)
 @data_dir_option
-@click.option(
-    "--model_base_path",
-    "--model-base-path",
-    "base_path",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    default=Path("models/fashion-model"),
-    help="Model base path holding the version.",
-)
+@_base_path_option("Model base path holding the version.")
 @click.option(
     "--version", type=click.IntRange(1), default=None, help="Version [default: the highest]."
 )

@@ -8,7 +8,16 @@ import click
 from pydantic_settings import BaseSettings
 
 from fashion_pubsub.brokers.base import Broker
-from fashion_pubsub.cli.app import CONTEXT, F, S, broker_option, build, main, setting
+from fashion_pubsub.cli.app import (
+    CONTEXT,
+    F,
+    S,
+    broker_option,
+    build,
+    folder_setting,
+    main,
+    setting,
+)
 from fashion_pubsub.cli.brokers import broker_settings_options, build_broker
 from fashion_pubsub.settings import (
     MetricsSettings,
@@ -18,22 +27,21 @@ from fashion_pubsub.settings import (
 )
 
 
-def _folder(model: type[BaseSettings], field: str, flag: str, help: str) -> Callable[[F], F]:
-    return setting(model, field, flag, help=help, type=click.Path(path_type=Path, file_okay=False))
-
-
-def _batch_and_broker_options(model: type[BaseSettings], most: str, wait: str) -> Callable[[F], F]:
-    """--batch-size and --max-wait of `model` (`most` and `wait` are their help texts),
-    then the flags that reach the brokers."""
+def _service_options(
+    model: type[BaseSettings], most: str, waiting: str, port_field: str
+) -> Callable[[F], F]:
+    """--batch-size (`most` is its help) and --max-wait (`waiting` says what waits) of
+    `model`, then the flags that reach the brokers, then the metrics flags."""
 
     def decorate(func: F) -> F:
-        func = broker_settings_options(func)
+        func = broker_settings_options(_metrics_options(port_field)(func))
         func = setting(
             model,
             "max_wait_seconds",
             "--max-wait",
             type=float,
-            help=wait,
+            help=f"Under load ({waiting} already waiting), seconds a batch may wait to fill; "
+            "idle: none.",
         )(func)
         return setting(model, "batch_size", "--batch-size", type=int, help=most)(func)
 
@@ -67,43 +75,41 @@ def _metrics(port_field: str, flags: dict[str, Any]) -> MetricsSettings:
 
 
 def _service_args(
-    model: type[S], broker: str | None, flags: dict[str, Any]
-) -> tuple[Broker, TopicSettings, S]:
-    """The broker, topics and `model` settings a pipeline service runs with. `model` takes
-    its own flags out of `flags`; the rest are the broker's."""
+    model: type[S], broker: str | None, flags: dict[str, Any], port_field: str
+) -> tuple[Broker, TopicSettings, S, MetricsSettings]:
+    """The broker, topics, `model` settings and metrics settings a pipeline service runs
+    with. `model` and the metrics take their own flags out of `flags`; the rest are the
+    broker's."""
+    metrics = _metrics(port_field, flags)
     own = [name for name in flags if name in model.model_fields]
     settings = build(model, **{name: flags.pop(name) for name in own})
-    return build_broker(broker, flags), build(TopicSettings), settings
+    return build_broker(broker, flags), build(TopicSettings), settings, metrics
 
 
 @main.command(context_settings=CONTEXT)
 @broker_option
-@_folder(PublisherSettings, "input_dir", "--input", "Folder to watch for images.")
-@_folder(PublisherSettings, "published_dir", "--published", "Where published files go.")
-@_folder(
+@folder_setting(PublisherSettings, "input_dir", "--input", "Folder to watch for images.")
+@folder_setting(PublisherSettings, "published_dir", "--published", "Where published files go.")
+@folder_setting(
     PublisherSettings,
     "rejected_dir",
     "--rejected",
     "Where unusable files go, with a .reason note (unset: rejected/ beside --input).",
 )
-@_batch_and_broker_options(
-    PublisherSettings,
-    "Most files per broker batch.",
-    "Under load (files already waiting), seconds a batch may wait to fill; idle: none.",
-)
-@_metrics_options("publisher_port")
+@_service_options(PublisherSettings, "Most files per broker batch.", "files", "publisher_port")
 def publish(broker: str | None, **flags: Any) -> None:
     """Publish images dropped into --input to the input topic (the old publisher.py)."""
     from fashion_pubsub.pipeline.service import run_publisher
 
-    metrics = _metrics("publisher_port", flags)
-    stats = run_publisher(*_service_args(PublisherSettings, broker, flags), metrics)
+    stats = run_publisher(*_service_args(PublisherSettings, broker, flags, "publisher_port"))
     click.echo(f"published {stats.published}, rejected {stats.rejected}")
 
 
 @main.command(context_settings=CONTEXT)
 @broker_option
-@_folder(SubscriberSettings, "output_dir", "--output", "Folder for <stem>-<Class>.png files.")
+@folder_setting(
+    SubscriberSettings, "output_dir", "--output", "Folder for <stem>-<Class>.png files."
+)
 @setting(SubscriberSettings, "url", "--url", help="TF Serving predict URL of the model.")
 @setting(
     SubscriberSettings,
@@ -127,16 +133,21 @@ def publish(broker: str | None, **flags: Any) -> None:
     help="Stable name of this subscriber for its Kafka transactional id "
     "[none: from the results log's path].",
 )
-@_batch_and_broker_options(
+@setting(
     SubscriberSettings,
-    "Most messages per predict request.",
-    "Under load (messages already waiting), seconds a batch may wait to fill; idle: none.",
+    "transaction_interval_seconds",
+    "--transaction-interval",
+    type=float,
+    help="exactly-once: seconds a transaction stays open for more batches before it "
+    "commits (also on idle, rebalance, close); 0: one per batch. An abort or crash "
+    "redoes up to this much work; read_committed readers see results this much later.",
 )
-@_metrics_options("subscriber_port")
+@_service_options(
+    SubscriberSettings, "Most messages per predict request.", "messages", "subscriber_port"
+)
 def subscribe(broker: str | None, **flags: Any) -> None:
     """Classify images from the input topic and write the results (the old subscriber.py)."""
     from fashion_pubsub.pipeline.service import run_subscriber
 
-    metrics = _metrics("subscriber_port", flags)
-    stats = run_subscriber(*_service_args(SubscriberSettings, broker, flags), metrics)
+    stats = run_subscriber(*_service_args(SubscriberSettings, broker, flags, "subscriber_port"))
     click.echo(f"predicted {stats.predicted}, dead-lettered {stats.dead_lettered}")

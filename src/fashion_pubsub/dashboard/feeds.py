@@ -137,11 +137,11 @@ class PubSubFeed(Feed):
         from google.api_core import exceptions as gexc
         from google.cloud import pubsub_v1
 
-        from fashion_pubsub.brokers.pubsub import _transport_kwargs
+        from fashion_pubsub.brokers.pubsub import transport_kwargs
 
         if self._client is not None:
             return self._client
-        client = pubsub_v1.SubscriberClient(**_transport_kwargs(self._settings, "subscriber"))
+        client = pubsub_v1.SubscriberClient(**transport_kwargs(self._settings, "subscriber"))
         project = self._settings.project_id
         path = client.subscription_path(project, f"{self.topic}-dashboard-{uuid.uuid4().hex[:8]}")
         try:

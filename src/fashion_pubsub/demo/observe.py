@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fashion_pubsub.demo.stack import Stack
 from fashion_pubsub.infra.errors import StartError
+from fashion_pubsub.infra.ports import free_port
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class MetricsPorts:
     def allocate(cls, subscribers: int, enabled: bool) -> "MetricsPorts":
         if not enabled:
             return cls(0, (0,) * subscribers)
-        return cls(_free_port(), tuple(_free_port() for _ in range(subscribers)))
+        return cls(free_port(), tuple(free_port() for _ in range(subscribers)))
 
     def urls(self) -> list[str]:
         ports = [self.publisher, *self.subscribers]
@@ -68,9 +69,3 @@ def start_dashboard(
 def _listening(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

@@ -3,7 +3,9 @@ they are used: readiness from each call's outcome, predict latency, batch size a
 model version from each answer. They wrap the real clients; the pipeline sees the same
 interfaces."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -25,6 +27,26 @@ from fashion_pubsub.serving.model_client import ModelClient
 
 BROKER = "broker"
 MODEL_SERVER = "model_server"
+T = TypeVar("T")
+
+
+@contextmanager
+def _reporting(health: Health, component: str, failure: type[Exception]) -> Iterator[None]:
+    """Report `component` unready when the block raises `failure`, ready when it returns."""
+    try:
+        yield
+    except failure:
+        health.report(component, False)
+        raise
+    health.report(component, True)
+
+
+class _Reporting(Generic[T]):
+    """A wrapper: the real client, and where readiness is reported."""
+
+    def __init__(self, inner: T, health: Health) -> None:
+        self._inner = inner
+        self._health = health
 
 
 class MeasuredModelClient(Closeable):
@@ -47,81 +69,59 @@ class MeasuredModelClient(Closeable):
         self._client.close()
 
     def connect(self) -> str:
-        try:
-            protocol = self._client.connect()
-        except ServingUnavailableError:
-            self._health.report(MODEL_SERVER, False)
-            raise
-        self._health.report(MODEL_SERVER, True)
-        return protocol
+        with _reporting(self._health, MODEL_SERVER, ServingUnavailableError):
+            return self._client.connect()
 
     def classify(self, images: np.ndarray, traceparent: str | None = None) -> Prediction:
-        try:
+        with _reporting(self._health, MODEL_SERVER, ServingUnavailableError):
             prediction = self._client.classify(images, traceparent)
-        except ServingUnavailableError:
-            self._health.report(MODEL_SERVER, False)
-            raise
-        self._health.report(MODEL_SERVER, True)
         self._metrics.batch(len(images))
         self._metrics.model_in_use(self._model, prediction.model_version)
         return prediction
 
 
-class HealthReportingConsumer(Consumer):
+class HealthReportingConsumer(_Reporting[Consumer], Consumer):
     """A Consumer whose receives report `broker` readiness.
 
     Args:
-        consumer: the broker's consumer.
+        inner: the broker's consumer.
         health: where readiness is reported.
     """
 
-    def __init__(self, consumer: Consumer, health: Health) -> None:
-        self._consumer = consumer
-        self._health = health
-
     def receive(self, max_messages: int, timeout: float) -> list[Message]:
-        try:
-            messages = self._consumer.receive(max_messages, timeout)
-        except BrokerError:
-            self._health.report(BROKER, False)
-            raise
-        self._health.report(BROKER, True)
-        return messages
+        with _reporting(self._health, BROKER, BrokerError):
+            return self._inner.receive(max_messages, timeout)
 
     def ack(self, messages: Sequence[Message]) -> None:
-        self._consumer.ack(messages)
+        self._inner.ack(messages)
 
     def nack(self, messages: Sequence[Message]) -> None:
-        self._consumer.nack(messages)
+        self._inner.nack(messages)
 
     def extend(self, messages: Sequence[Message]) -> None:
-        self._consumer.extend(messages)
+        self._inner.extend(messages)
 
     def on_release(self, callback: ReleaseCallback) -> None:
-        self._consumer.on_release(callback)  # the real consumer is the one that releases
+        self._inner.on_release(callback)  # the real consumer is the one that releases
 
     def close(self) -> None:
-        self._consumer.close()
+        self._inner.close()
 
 
-class HealthReportingPublisher(Publisher):
+class HealthReportingPublisher(_Reporting[Publisher], Publisher):
     """A Publisher that reports `broker` readiness: ready while some message of each
     batch is confirmed.
 
     Args:
-        publisher: the broker's publisher.
+        inner: the broker's publisher.
         health: where readiness is reported.
     """
 
-    def __init__(self, publisher: Publisher, health: Health) -> None:
-        self._publisher = publisher
-        self._health = health
-
     def publish(self, messages: Iterable[OutgoingMessage]) -> list[PublishResult]:
-        results = self._publisher.publish(messages)
+        results = self._inner.publish(messages)
         if results:
             self._health.report(BROKER, any(r.ok for r in results))
         return results
 
     def close(self) -> None:
-        self._publisher.close()
+        self._inner.close()

@@ -3,19 +3,19 @@ scrape never waits for the broker."""
 
 import logging
 import threading
-from types import TracebackType
 from typing import Self
 
 from prometheus_client import Gauge
 
 from fashion_pubsub.brokers.base import LagReader
 from fashion_pubsub.brokers.errors import BrokerError
+from fashion_pubsub.closing import Closeable
 from fashion_pubsub.logs import log_event
 
 logger = logging.getLogger(__name__)
 
 
-class LagMonitor:
+class LagMonitor(Closeable):
     """Reads the lag every `interval` seconds into `gauge` (labels topic, partition, group).
 
     Args:
@@ -36,12 +36,8 @@ class LagMonitor:
         self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Stop the thread and close the reader."""
         self._stop.set()
         self._thread.join(timeout=10)
         self._reader.close()

@@ -6,7 +6,7 @@ import logging
 import os
 from pathlib import Path
 
-from fashion_pubsub.files import find_copy, fitting_name, write_atomically
+from fashion_pubsub.files import find_copy, fitting_name, write_atomically, writer_alive
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.pipeline.watcher import is_candidate
 
@@ -48,7 +48,7 @@ def remove_stale_copies(folder: Path) -> int:
         return 0
     for name in names:
         pid = _temporary_pid(name)
-        if pid is None or (pid != os.getpid() and _running(pid)):
+        if pid is None or (pid != os.getpid() and writer_alive(pid)):
             continue
         with contextlib.suppress(FileNotFoundError):
             os.unlink(folder / name)
@@ -61,16 +61,6 @@ def _temporary_pid(name: str) -> int | None:
         return None
     pid = name[: -len(".tmp")].rpartition(".")[2]
     return int(pid) if pid.isascii() and pid.isdigit() else None
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process: alive
-    return True
 
 
 def finish_interrupted_moves(input_dir: Path, published: Path, rejected: Path) -> int:

@@ -22,6 +22,7 @@ import numpy as np
 
 from fashion_pubsub.classes import safe_class_name
 from fashion_pubsub.data.png import encode_grayscale_png
+from fashion_pubsub.files import writer_alive
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.pipeline.errors import OutputPathError
 from fashion_pubsub.pipeline.wire import safe_stem
@@ -168,7 +169,7 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
         if match is None or not entry.is_file(follow_symlinks=False):
             continue
         pid = int(match["pid"])
-        if pid != os.getpid() and _alive(pid):
+        if pid != os.getpid() and writer_alive(pid):
             continue
         try:
             os.unlink(entry.path)
@@ -176,15 +177,3 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
             continue
         removed.append(Path(entry.path))
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, but another user's
-        return True
-    except OverflowError:  # not a pid at all
-        return False
-    return True

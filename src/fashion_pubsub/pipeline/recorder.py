@@ -11,7 +11,7 @@ import orjson
 
 from fashion_pubsub.brokers.base import OutgoingMessage, Publisher
 from fashion_pubsub.classes import CLASS_NAMES
-from fashion_pubsub.logs import log_event
+from fashion_pubsub.logs import log_each_at_debug, log_event
 from fashion_pubsub.pipeline.latency import PredictTimes, Timestamps, breakdown
 from fashion_pubsub.pipeline.outcome import Item, Outcome, describe, halves, is_transient
 from fashion_pubsub.pipeline.outputs import write_output
@@ -43,7 +43,9 @@ class Recorder:
         index: image ids already recorded (shared with the subscriber's main thread).
         stats: counters to update.
         deferred: keep the records (`take_uncommitted`) instead of logging them, for a
-            caller that logs them (`append`) once their transaction has committed.
+            caller that logs them (`append`) once their transaction has committed. An
+            image with a kept record counts as recorded (`pending`): a transaction spans
+            several batches, and a second copy in a later one must not be published again.
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class Recorder:
         self._log = ResultsLog(settings.results_path())
         self._deferred = deferred
         self._uncommitted: list[dict[str, object]] = []
+        self._pending: set[str] = set()  # image ids of `_uncommitted`
 
     def close(self) -> None:
         self._log.close()
@@ -73,9 +76,15 @@ class Recorder:
         _log_recorded(records)
 
     def take_uncommitted(self) -> list[dict[str, object]]:
-        """Deferred mode: the records published since the last call, not logged yet."""
+        """Deferred mode: the records published since the last call, not logged yet (to
+        log them once committed, or to drop them when their transaction aborted)."""
         records, self._uncommitted = self._uncommitted, []
+        self._pending = set()
         return records
+
+    def pending(self, image_id: str) -> bool:
+        """Deferred mode: whether `image_id` has a record kept since `take_uncommitted`."""
+        return image_id in self._pending
 
     def record_all(self, classified: list[Classified]) -> Outcome:
         """Record each classified group; a group that fails for a reason that is not
@@ -115,9 +124,10 @@ class Recorder:
         outcome = Outcome()
         # The batch before this one may have recorded some of these images meanwhile.
         done = self._index.done
-        rows = [row for row, item in enumerate(items) if item.image.image_id not in done]
-        for item in items:
-            if item.image.image_id in done:
+        seen = [item.image.image_id in done or self.pending(item.image.image_id) for item in items]
+        rows = [row for row, item in enumerate(items) if not seen[row]]
+        for item, known in zip(items, seen, strict=True):
+            if known:
                 outcome.ack += item.messages
         fresh = [items[row] for row in rows]
         self._stats.add(duplicates=len(outcome.ack) + sum(len(i.copies) for i in fresh))
@@ -167,6 +177,7 @@ class Recorder:
         records = [r for r, ok in zip(records, confirmed, strict=True) if ok]
         if self._deferred:
             self._uncommitted += records  # logged once their transaction commits
+            self._pending.update(str(r["image_id"]) for r in records)
         else:
             self.append(records)
         for item, result in zip(fresh, published, strict=True):
@@ -215,15 +226,5 @@ def _record(
 
 def _log_recorded(records: list[dict[str, object]]) -> None:
     """At DEBUG, a line per recorded image, with its trace id."""
-    if not logger.isEnabledFor(logging.DEBUG):
-        return  # thousands of images a second: not even the arguments are built
-    for record in records:
-        log_event(
-            logger,
-            "image_recorded",
-            logging.DEBUG,
-            image_id=record["image_id"],
-            output_file=record["output_file"],
-            predicted_class=record["predicted_class"],
-            trace_id=record["trace_id"],
-        )
+    names = ("image_id", "output_file", "predicted_class", "trace_id")
+    log_each_at_debug(logger, "image_recorded", records, lambda r: {n: r[n] for n in names})

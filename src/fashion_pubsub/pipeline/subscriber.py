@@ -15,20 +15,22 @@ that is down is waited for as long as it takes, the batch held (Pub/Sub leases
 extended, Kafka partitions paused) so no delivery attempt is counted. An image
 delivered twice gets one record.
 
-Exactly-once (Kafka, `channels.transactions` set): each batch in one transaction.
-A batch is recorded only after the one before has committed, so two batches overlap
-only in one being classified while the other is recorded. A batch's predictions and
-dead letters are published inside its transaction, and the ack commits them together
-with its offsets; a batch not wholly done is given back whole, which aborts, so
-read_committed readers never see a half-done batch. Its records go to the results log
-only after the commit (through the commit journal), so an aborted batch never looks done.
+Exactly-once (Kafka, `channels.transactions` set): batches in transactions. A batch
+is recorded only after the one before has settled, so two batches overlap only in one
+being classified while the other is recorded. A batch's predictions and dead letters
+are published inside the open transaction, which commits them together with the
+offsets of all its batches every `transaction_interval_seconds` (and when idle, before
+a rebalance, during a model server outage and at close: see transaction.py); a batch
+not wholly done aborts the whole transaction, so read_committed readers never see a
+half-done batch. Records go to the results log only after the commit (through the
+commit journal), so an aborted batch never looks done.
 """
 
 import logging
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,11 +44,10 @@ from fashion_pubsub.brokers.base import (
 )
 from fashion_pubsub.brokers.errors import (
     PublishError,
-    TransactionAbortedError,
     TransactionFencedError,
 )
 from fashion_pubsub.brokers.transactions import TransactionalSession
-from fashion_pubsub.logs import log_event
+from fashion_pubsub.logs import log_each_at_debug, log_event
 from fashion_pubsub.pipeline.errors import HoldExpiredError, WireFormatError
 from fashion_pubsub.pipeline.journal import CommitJournal
 from fashion_pubsub.pipeline.latency import PredictTimes
@@ -55,6 +56,7 @@ from fashion_pubsub.pipeline.outputs import remove_stale_temporaries
 from fashion_pubsub.pipeline.recorder import Classified, Recorder
 from fashion_pubsub.pipeline.results import DoneIndex
 from fashion_pubsub.pipeline.stats import Stats
+from fashion_pubsub.pipeline.transaction import OpenTransaction
 from fashion_pubsub.pipeline.wire import decode
 from fashion_pubsub.serving.client import Prediction
 from fashion_pubsub.serving.errors import ServingRequestError, ServingUnavailableError
@@ -109,11 +111,18 @@ class ImageSubscriber:
         self._stats = stats
         self._index = DoneIndex(settings.results_path().parent, own_log=settings.results_path())
         self._exactly_once = channels.transactions is not None
-        self._rewinds = 0  # exactly-once: times the input went back to the committed offsets
-        self._journal = CommitJournal(settings.results_path().with_suffix(".commit.json"))
         self._recorder = Recorder(
             channels.predictions, settings, self._index, stats, deferred=self._exactly_once
         )
+        self._transaction: OpenTransaction | None = None
+        if channels.transactions is not None:
+            journal = CommitJournal(settings.results_path().with_suffix(".commit.json"))
+            self._transaction = OpenTransaction(
+                channels.transactions,
+                self._recorder,
+                journal,
+                settings.transaction_interval_seconds,
+            )
         self._failures = FailureCounter()
         self._backoff = 0.0
         self._retry_pause = 0.0
@@ -136,7 +145,8 @@ class ImageSubscriber:
     def start(self) -> None:
         """Read the results so far and reach the model server; call once before `step`."""
         self._index.refresh(rescan=True)
-        self._recover_journal()
+        if self._transaction is not None:
+            self._transaction.recover(self._index)
         log_event(
             logger,
             "subscribed",
@@ -145,9 +155,10 @@ class ImageSubscriber:
             exactly_once=self._exactly_once,
         )
         self._connect_model_server()
-        # A Kafka rebalance first lets the batch being written finish and be acknowledged,
-        # so the committed offsets cover it and the new owner does not read it again.
-        self._channels.consumer.on_release(self._settle)
+        # A Kafka rebalance first lets the batch being written finish and be acknowledged
+        # (exactly-once: the open transaction commit), so the committed offsets cover it
+        # and the new owner does not read it again.
+        self._channels.consumer.on_release(self._settle_and_commit)
 
     def step(self, stop: threading.Event) -> int:
         """Receive and process one batch (or settle the one in flight if none comes).
@@ -155,8 +166,8 @@ class ImageSubscriber:
         messages = self._receive()
         if messages:
             self._process_guarded(messages, stop)
-        else:
-            self._settle()
+        else:  # idle: nothing more to share the commit with, so it waits for nothing
+            self._settle_and_commit()
         if self._retry_pause:
             # Given back for a transient cause (disk full, broker refusing): on Kafka they
             # come straight back, so wait rather than spin through the model server.
@@ -179,10 +190,13 @@ class ImageSubscriber:
         return messages
 
     def close(self) -> None:
-        """Settle the batch in flight and close the results log."""
-        self._settle()
-        self._writer.shutdown()
-        self._recorder.close()
+        """Settle the batch in flight, commit the open transaction, close the results log
+        (also when the commit fails: a fenced subscriber still closes its files)."""
+        try:
+            self._settle_and_commit()
+        finally:
+            self._writer.shutdown()
+            self._recorder.close()
 
     def _connect_model_server(self) -> None:
         """Reach the model server before the first batch; if it is down, say so and go on
@@ -203,15 +217,30 @@ class ImageSubscriber:
             raise  # another instance took over: this one must stop, not retry
         except Exception:  # noqa: BLE001 - last line of defence, logged with its traceback
             logger.exception("batch_failed positions=%s", _positions(messages))
-            self._channels.consumer.nack(messages)
+            self._give_back(messages)
             stop.wait(1.0)
+
+    def _give_back(self, messages: Sequence[Message]) -> None:
+        """Give `messages` back after an unforeseen failure. Exactly-once: that aborts the
+        open transaction, so the batch being recorded into it is given back too (once its
+        recording is over: what it publishes belongs to the transaction)."""
+        if self._transaction is None:
+            self._channels.consumer.nack(messages)
+            return
+        batch, self._in_flight = self._in_flight, None
+        held: list[Message] = []
+        if batch is not None and not batch.void:
+            held = list(batch.messages)
+            if batch.recording is not None:
+                wait([batch.recording])
+        self._transaction.abort(held + list(messages))
 
     def process(self, messages: Sequence[Message], stop: threading.Event) -> None:
         """Classify one batch and hand it to the writer thread; settle the batch before it.
         Every message ends acked, dead-lettered or given back."""
         received = time.time()
         batch = _Batch(messages)
-        rewinds = self._rewinds
+        rewinds = self._rewinds()
         items = self._fresh(messages, batch.outcome)
         if items:
             try:
@@ -220,15 +249,19 @@ class ImageSubscriber:
                 batch.outcome.retry += [m for item in items for m in item.messages]
             else:
                 if self._exactly_once:
-                    # One transaction holds one batch: the batch before commits first
-                    # (its recording still overlapped this batch's classification).
+                    # The batch before settles first: it joins the open transaction (or
+                    # aborts it) before this one publishes into it.
                     self._settle()
-                if self._rewinds == rewinds:
+                if self._rewinds() == rewinds:
                     batch.recording = self._writer.submit(self._recorder.record_all, classified)
-                else:  # the input was rewound past this batch: it comes again, untouched
-                    batch.void = True
         self._settle()
+        # Rewound past this batch (an abort meanwhile): it comes again, untouched.
+        batch.void = self._rewinds() != rewinds
         self._in_flight = batch
+
+    def _rewinds(self) -> int:
+        """Exactly-once: how often the input went back to the committed offsets so far."""
+        return 0 if self._transaction is None else self._transaction.rewinds
 
     def _fresh(self, messages: Sequence[Message], outcome: Outcome) -> list[Item]:
         """Decode, dead-letter what cannot be decoded, ack images already recorded, and
@@ -250,7 +283,7 @@ class ImageSubscriber:
                     reason=image.trace_error,
                     trace_id=image.trace.trace_id,
                 )
-            if image.image_id in done:
+            if image.image_id in done or self._recorder.pending(image.image_id):
                 outcome.ack.append(message)
                 self._stats.add(duplicates=1)
             elif image.image_id in items:
@@ -332,7 +365,8 @@ class ImageSubscriber:
                         images=len(batch.messages),
                         error=exc,
                     )
-                self._settle()  # the batch before is done: ack it now, not after the outage
+                # The batch before is done: ack it now, not after the outage.
+                self._settle_and_commit()
                 # Never given back for an outage: on Pub/Sub every nack counts towards the
                 # subscription's dead-letter policy, and valid images would end there.
                 self._channels.consumer.extend(batch.messages)
@@ -354,46 +388,18 @@ class ImageSubscriber:
         ack = outcome.ack + self._dead_letter(outcome.dead + self._out_of_attempts(outcome))
         self._failures.forget(ack)
         self._pace_retries(bool(outcome.retry))
-        acked = {id(m) for m in ack}
-        if self._exactly_once:
-            self._commit(batch.messages, ack, all(id(m) in acked for m in batch.messages))
+        if self._transaction is not None:
+            self._transaction.add(batch.messages, ack)
             return
+        acked = {id(m) for m in ack}
         self._channels.consumer.ack(ack)
         self._channels.consumer.nack([m for m in batch.messages if id(m) not in acked])
 
-    def _commit(self, messages: Sequence[Message], ack: list[Message], whole: bool) -> None:
-        """Exactly-once: commit the batch's transaction if every message is done, then log
-        its records; else abort it (the whole batch comes again, none of it was seen)."""
-        records = self._recorder.take_uncommitted()
-        if not whole:
-            self._rewinds += 1
-            self._channels.consumer.nack(messages)
-            return
-        if records:
-            self._journal.write(records, [m.position for m in ack])
-        try:
-            self._channels.consumer.ack(ack)
-        except TransactionAbortedError as exc:
-            self._rewinds += 1
-            log_event(logger, "batch_aborted", logging.WARNING, images=len(records), error=exc)
-            self._journal.clear()
-            return
-        self._recorder.append(records)
-        self._journal.clear()
-
-    def _recover_journal(self) -> None:
-        """Finish a commit the last run was killed in: log its records if the transaction
-        committed (its offsets are past the batch), drop them if it aborted."""
-        entry = self._journal.read()
-        if entry is None or self._channels.transactions is None:
-            return
-        records, positions = entry
-        if self._channels.transactions.committed(positions):
-            done = self._index.refresh(rescan=True)
-            missing = [r for r in records if str(r.get("image_id")) not in done]
-            self._recorder.append(missing)
-            log_event(logger, "commit_recovered", records=len(missing))
-        self._journal.clear()
+    def _settle_and_commit(self) -> None:
+        """Settle the batch in flight, then commit the open transaction (exactly-once)."""
+        self._settle()
+        if self._transaction is not None:
+            self._transaction.commit()
 
     def _pace_retries(self, transient: bool) -> None:
         """Back off while batches are given back for transient causes (0.1 s doubling to
@@ -467,18 +473,17 @@ class ImageSubscriber:
 
 def _log_classified(group: list[Item], request_trace_id: str) -> None:
     """At DEBUG, a line per image: its trace and the trace of the request that carried it."""
-    if not logger.isEnabledFor(logging.DEBUG):
-        return  # thousands of images a second: not even the arguments are built
-    for item in group:
-        log_event(
-            logger,
-            "image_classified",
-            logging.DEBUG,
-            image_id=item.image.image_id,
-            position=item.message.position,
-            trace_id=item.image.trace.trace_id,
-            request_trace_id=request_trace_id,
-        )
+
+    def fields(item: Item) -> dict[str, object]:
+        image = item.image
+        return {
+            "image_id": image.image_id,
+            "position": item.message.position,
+            "trace_id": image.trace.trace_id,
+            "request_trace_id": request_trace_id,
+        }
+
+    log_each_at_debug(logger, "image_classified", group, fields)
 
 
 def _positions(messages: Sequence[Message]) -> list[str]:

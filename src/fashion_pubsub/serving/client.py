@@ -28,6 +28,7 @@ from fashion_pubsub.serving.answers import (
     checked_version,
     max_answer_bytes,
 )
+from fashion_pubsub.serving.batches import binary_infer_header, image_batch
 from fashion_pubsub.serving.errors import (
     ServingRequestError,
     ServingResponseError,
@@ -126,11 +127,7 @@ class ServingClient(Closeable):
                 answered something unusable).
             ServingRequestError: this batch cannot succeed.
         """
-        images = np.ascontiguousarray(images, dtype=np.uint8)
-        if images.ndim not in (3, 4) or len(images) == 0:
-            raise ServingRequestError(
-                f"images must be a non-empty [N,28,28] batch, got shape {list(images.shape)}"
-            )
+        images = image_batch(images)
         self.connect()
         trace = {"traceparent": traceparent} if traceparent else {}
         return self._infer_v2(images, trace) if self._speaks_v2 else self._predict_tf(images, trace)
@@ -164,19 +161,7 @@ class ServingClient(Closeable):
         return answer.status_code == 200 and isinstance(body, dict) and "live" in body
 
     def _infer_v2(self, images: np.ndarray, trace: dict[str, str]) -> Prediction:
-        header = orjson.dumps(
-            {
-                "inputs": [
-                    {
-                        "name": "images",
-                        "shape": list(images.shape),
-                        "datatype": "UINT8",
-                        "parameters": {"binary_data_size": images.nbytes},
-                    }
-                ],
-                "outputs": [{"name": _OUTPUT, "parameters": {"binary_data": True}}],
-            }
-        )
+        header = binary_infer_header(images, _OUTPUT)
         answer = self._send(
             "POST",
             self.infer_url,

@@ -1,16 +1,13 @@
 """`fashion-pubsub bench` in a small mode, so the benchmark keeps working."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from fashion_pubsub.bench.figures import filesystem_type
 from fashion_pubsub.settings import InfraSettings
-from tests.conftest import MODEL_BASE_PATH, free_port
-from tests.integration.demo.test_demo import infra_env
+from tests.support.bench import run_bench
 
 
 @pytest.mark.kafka
@@ -23,12 +20,8 @@ def test_small_bench_measures_both_brokers_against_the_old_path(
     data_dir: Path,
     tmp_path: Path,
 ) -> None:
-    output = tmp_path / "bench.json"
-    command = [
-        sys.executable,
-        "-m",
-        "fashion_pubsub",
-        "bench",
+    output, work = tmp_path / "bench.json", tmp_path / "work"
+    flags = [
         "--images",
         "300",
         "--baseline-images",
@@ -39,23 +32,8 @@ def test_small_bench_measures_both_brokers_against_the_old_path(
         "50",
         "--rounds",
         "2",
-        "--data-dir",
-        str(data_dir),
-        "--workdir",
-        str(tmp_path / "work"),
-        "--model-base-path",
-        str(MODEL_BASE_PATH),
-        "--port",
-        str(free_port()),
-        "--output",
-        str(output),
-        "--timeout",
-        "300",
     ]
-    result = subprocess.run(
-        command, env=infra_env(infra_settings), capture_output=True, text=True, timeout=900
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_bench(flags, data_dir=data_dir, workdir=work, output=output, infra=infra_settings)
     figures = json.loads(output.read_text())
     for broker in ("apache-kafka", "google-pubsub"):
         runs = figures["brokers"][broker]

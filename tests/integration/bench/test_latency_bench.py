@@ -2,8 +2,6 @@
 round carries every stage."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
@@ -11,8 +9,7 @@ import pytest
 
 from fashion_pubsub.pipeline.latency import STAGES
 from fashion_pubsub.settings import InfraSettings
-from tests.conftest import MODEL_BASE_PATH, free_port
-from tests.integration.demo.test_demo import infra_env
+from tests.support.bench import run_bench
 
 
 @pytest.mark.kafka
@@ -25,11 +22,7 @@ def test_latency_bench_runs_each_rate_and_records_every_stage(
 ) -> None:
     output = tmp_path / "latency.json"
     work = tmp_path / "work"
-    command = [
-        sys.executable,
-        "-m",
-        "fashion_pubsub",
-        "bench",
+    flags = [
         "--latency",
         "--brokers",
         "apache-kafka",
@@ -43,23 +36,8 @@ def test_latency_bench_runs_each_rate_and_records_every_stage(
         "0",
         "--rounds",
         "1",
-        "--data-dir",
-        str(data_dir),
-        "--workdir",
-        str(work),
-        "--model-base-path",
-        str(MODEL_BASE_PATH),
-        "--port",
-        str(free_port()),
-        "--output",
-        str(output),
-        "--timeout",
-        "300",
     ]
-    result = subprocess.run(
-        command, env=infra_env(infra_settings), capture_output=True, text=True, timeout=900
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_bench(flags, data_dir=data_dir, workdir=work, output=output, infra=infra_settings)
     kafka = json.loads(output.read_text())["brokers"]["apache-kafka"]
     assert kafka["max_images_per_second"] > 0
     assert [rate["rate"] for rate in kafka["rates"]] == ["200", "half"]

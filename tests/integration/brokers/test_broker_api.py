@@ -17,6 +17,12 @@ def outgoing(count: int, start: int = 0) -> list[OutgoingMessage]:
     ]
 
 
+def publish_input(broker: Broker, topics: TopicSettings, messages: list[OutgoingMessage]) -> None:
+    """Publish `messages` to the input topic, each accepted."""
+    with broker.publisher(topics.input_topic) as publisher:
+        assert all(r.ok for r in publisher.publish(messages))
+
+
 def receive_at_least(consumer: Consumer, count: int, seconds: float = 30.0) -> list[Message]:
     received: list[Message] = []
     deadline = time.monotonic() + seconds
@@ -50,8 +56,7 @@ def test_round_trip_keeps_key_attributes_and_bytes(broker: Broker, topics: Topic
 def test_unacknowledged_messages_come_back_to_the_next_consumer(
     broker: Broker, topics: TopicSettings
 ) -> None:
-    with broker.publisher(topics.input_topic) as publisher:
-        publisher.publish(outgoing(20))
+    publish_input(broker, topics, outgoing(20))
     with broker.consumer() as first:
         taken = receive_at_least(first, 20)
         first.nack(taken)  # a consumer that fails and gives everything back
@@ -65,12 +70,10 @@ def test_unacknowledged_messages_come_back_to_the_next_consumer(
 def test_acknowledged_messages_are_not_delivered_again(
     broker: Broker, topics: TopicSettings
 ) -> None:
-    with broker.publisher(topics.input_topic) as publisher:
-        publisher.publish(outgoing(10))
+    publish_input(broker, topics, outgoing(10))
     with broker.consumer() as first:
         first.ack(receive_at_least(first, 10))
-    with broker.publisher(topics.input_topic) as publisher:
-        publisher.publish(outgoing(1, start=100))
+    publish_input(broker, topics, outgoing(1, start=100))
     with broker.consumer() as second:
         later = receive_at_least(second, 1)
         second.ack(later)
@@ -78,8 +81,7 @@ def test_acknowledged_messages_are_not_delivered_again(
 
 
 def test_nack_redelivers_with_a_higher_attempt(broker: Broker, topics: TopicSettings) -> None:
-    with broker.publisher(topics.input_topic) as publisher:
-        publisher.publish(outgoing(1))
+    publish_input(broker, topics, outgoing(1))
     with broker.consumer() as consumer:
         [first] = receive_at_least(consumer, 1)
         consumer.nack([first])

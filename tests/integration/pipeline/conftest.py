@@ -2,7 +2,6 @@
 broker and a real model server, run as a user runs them (`fashion-pubsub publish|subscribe`)."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from fashion_pubsub.data.dataset import load_split
 from fashion_pubsub.model.evaluate import predict_onnx
 from fashion_pubsub.settings import AppSettings, KafkaSettings, PubSubSettings, TopicSettings
 from tests.conftest import MODEL_BASE_PATH, free_port, served_model_version
+from tests.support.grpc_serving import spawn_serve, stop
 
 BROKERS = [
     pytest.param("apache-kafka", marks=pytest.mark.kafka, id="kafka"),
@@ -28,20 +28,8 @@ BROKERS = [
 
 
 def start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "fashion_pubsub",
-        "serve",
-        "--model_base_path",
-        str(MODEL_BASE_PATH),
-        "--rest_api_port",
-        str(port),
-        "--port",
-        "0",
-    ]
-    with log.open("ab") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    ports = ["--rest_api_port", str(port), "--port", "0"]
+    process = spawn_serve(log, "--model_base_path", str(MODEL_BASE_PATH), *ports)
     import httpx
 
     for _ in range(200):
@@ -54,16 +42,6 @@ def start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
             raise RuntimeError(f"model server exited: {log.read_text()[-2000:]}")
         time.sleep(0.1)
     raise RuntimeError("model server did not become ready")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="session")

@@ -8,17 +8,14 @@ folder with their note in rejected/ (docs/pipeline.md)."""
 
 import io
 import os
-import shutil
 import socket
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-import pytest
 from PIL import Image, PngImagePlugin
 
 from fashion_pubsub.data.dataset import load_split
@@ -38,16 +35,6 @@ def saved(image: Image.Image, format: str = "PNG", **options: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=format, **options)
     return buffer.getvalue()
-
-
-@pytest.fixture
-def other_file_system(tmp_path: Path) -> Iterator[Path]:
-    shm = Path("/dev/shm")
-    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
-        pytest.skip("needs /dev/shm on a file system of its own")
-    folder = shm / f"fashion-pubsub-test-{uuid.uuid4().hex}"
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def bound_socket(path: Path) -> None:

@@ -12,24 +12,17 @@ import pytest
 import tritonclient.grpc as triton
 
 from tests.support.grpc_serving import RunningServer, TfServingClient, running_server
-from tests.support.serving import expected_probabilities, export_version
+from tests.support.serving import expected_probabilities, export_version, labelled_model_config
 
 START = 'model_config_list { config { name: "alpha" base_path: "alpha" } }'
-NEW = """
-model_config_list {
-  config {
-    name: "alpha"
-    base_path: "alpha"
-    model_version_policy { specific { versions: [1, 2] } }
-    version_labels { key: "stable" value: 1 }
-    version_labels { key: "canary" value: 2 }
-  }
-  config {
+NEW = f"""
+model_config_list {{{labelled_model_config("alpha")}
+  config {{
     name: "beta"
     base_path: "beta"
-    model_version_policy { latest { num_versions: 0 } }
-  }
-}
+    model_version_policy {{ latest {{ num_versions: 0 }} }}
+  }}
+}}
 """
 
 

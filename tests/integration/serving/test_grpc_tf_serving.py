@@ -12,19 +12,17 @@ import pytest
 
 from fashion_pubsub.data.dataset import load_split
 from tests.support.grpc_serving import RunningServer, TfServingClient, running_server
-from tests.support.serving import MODEL, expected_probabilities, export_version
+from tests.support.serving import (
+    MODEL,
+    expected_probabilities,
+    export_version,
+    labelled_model_config,
+)
 
-CONFIG = """
-model_config_list {
-  config {
-    name: "fashion-model"
-    base_path: "fashion-model"
-    model_version_policy { specific { versions: [1, 2] } }
-    version_labels { key: "stable" value: 1 }
-    version_labels { key: "canary" value: 2 }
-  }
-  config { name: "empty" base_path: "empty" }
-}
+CONFIG = f"""
+model_config_list {{{labelled_model_config(MODEL)}
+  config {{ name: "empty" base_path: "empty" }}
+}}
 """
 
 

@@ -4,6 +4,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from fashion_pubsub.infra.ports import free_port
 from fashion_pubsub.observability.errors import MetricsPortError
 from fashion_pubsub.observability.health import Health
 from fashion_pubsub.observability.metrics import PublisherMetrics, SubscriberMetrics, reason_kind
@@ -44,7 +45,7 @@ def test_stats_feed_the_publisher_metrics_with_reasons() -> None:
 def test_endpoint_serves_metrics_health_and_readiness() -> None:
     health = Health(("broker",))
     metrics = PublisherMetrics()
-    with MetricsServer("127.0.0.1", _free_port(), metrics.registry, health) as server:
+    with MetricsServer("127.0.0.1", free_port(), metrics.registry, health) as server:
         assert server.url is not None
         base = server.url.removesuffix("/metrics")
         families = {f.name for f in text_string_to_metric_families(httpx.get(server.url).text)}
@@ -59,21 +60,13 @@ def test_endpoint_serves_metrics_health_and_readiness() -> None:
 
 def test_a_taken_port_is_a_clear_error_and_zero_turns_the_endpoint_off() -> None:
     health, metrics = Health(()), PublisherMetrics()
-    with MetricsServer("127.0.0.1", _free_port(), metrics.registry, health) as first:
+    with MetricsServer("127.0.0.1", free_port(), metrics.registry, health) as first:
         assert first.url is not None
         port = int(first.url.rsplit(":", 1)[1].split("/")[0])
         with pytest.raises(MetricsPortError, match="--metrics-port"):
             MetricsServer("127.0.0.1", port, metrics.registry, health).start()
     with MetricsServer("127.0.0.1", 0, metrics.registry, health) as off:
         assert off.url is None
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_records_count_by_class_and_feed_the_latency_histograms() -> None:

@@ -113,24 +113,24 @@ def _late(rig: Rig, numbers: range, after: float) -> threading.Thread:
     return thread
 
 
-def test_the_subscriber_takes_what_is_waiting_without_waiting_for_more(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, settings_changes={"batch_size": 5})
+def _first_step_while_two_arrive_late(tmp_path: Path, **changes: float) -> int:
+    """Three images waiting and two more 50 ms later: how many the subscriber's first step
+    (batches of up to five) takes."""
+    rig = Rig(tmp_path, settings_changes={"batch_size": 5, **changes})
     try:
         rig.publish(*(valid(n) for n in range(3)))
         late = _late(rig, range(3, 5), after=0.05)
-        assert rig.subscriber.step(rig.stop) == 3
+        taken = rig.subscriber.step(rig.stop)
         late.join()
+        return taken
     finally:
         rig.close()
+
+
+def test_the_subscriber_takes_what_is_waiting_without_waiting_for_more(tmp_path: Path) -> None:
+    assert _first_step_while_two_arrive_late(tmp_path) == 3
 
 
 def test_a_subscriber_max_wait_waits_for_the_batch_to_fill(tmp_path: Path) -> None:
     # A 60 s window that ends as soon as the batch is full: the late two join the three.
-    rig = Rig(tmp_path, settings_changes={"batch_size": 5, "max_wait_seconds": 60})
-    try:
-        rig.publish(*(valid(n) for n in range(3)))
-        late = _late(rig, range(3, 5), after=0.05)
-        assert rig.subscriber.step(rig.stop) == 5
-        late.join()
-    finally:
-        rig.close()
+    assert _first_step_while_two_arrive_late(tmp_path, max_wait_seconds=60) == 5

@@ -5,56 +5,44 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import orjson
 import pytest
 
-from fashion_pubsub.brokers.base import OutgoingMessage
 from fashion_pubsub.brokers.errors import TransactionFencedError
 from fashion_pubsub.brokers.memory import MemoryBroker
+from fashion_pubsub.brokers.transactions import TransactionalSession
 from fashion_pubsub.errors import ConfigurationError
 from fashion_pubsub.pipeline.journal import CommitJournal
 from fashion_pubsub.pipeline.service import delivery_of
 from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.pipeline.subscriber import Channels, ImageSubscriber
-from fashion_pubsub.pipeline.wire import encode
 from fashion_pubsub.settings import SubscriberSettings, TopicSettings
 from tests.support.fakes import FakeModelClient
-
-
-def image_messages(count: int, start: int = 0) -> list[OutgoingMessage]:
-    return [
-        encode(np.full((28, 28), i, dtype=np.uint8), f"img-{i}.png", i % 10, 1.0, 2.0)
-        for i in range(start, start + count)
-    ]
-
-
-def make_broker(partitions: int = 2) -> MemoryBroker:
-    broker = MemoryBroker(TopicSettings(), flavour="kafka", partitions=partitions)
-    broker.ensure_topics()
-    return broker
-
-
-def publish(broker: MemoryBroker, messages: list[OutgoingMessage]) -> None:
-    with broker.publisher(broker.topics.input_topic) as publisher:
-        assert all(r.ok for r in publisher.publish(messages))
+from tests.support.memory_input import image_messages, make_broker, publish
 
 
 def settings_in(folder: Path) -> SubscriberSettings:
     return SubscriberSettings(output_dir=folder, batch_size=8, max_wait_seconds=0.01)
 
 
+def session_subscriber(
+    broker: MemoryBroker, session: TransactionalSession, settings: SubscriberSettings, stats: Stats
+) -> ImageSubscriber:
+    """An exactly-once subscriber: its consumer and publishers in `session`."""
+    channels = Channels(
+        consumer=session.consumer,
+        predictions=session.publisher(broker.topics.predictions_topic),
+        dead_letters=session.publisher(broker.topics.dead_letter_topic),
+        transactions=session,
+    )
+    return ImageSubscriber(channels, FakeModelClient(), settings, stats)  # type: ignore[arg-type]
+
+
 def run_until_done(broker: MemoryBroker, settings: SubscriberSettings) -> Stats:
     """One exactly-once subscriber until every input message is committed."""
     stats = Stats()
     with broker.transactional_session("unit") as session:
-        channels = Channels(
-            consumer=session.consumer,
-            predictions=session.publisher(broker.topics.predictions_topic),
-            dead_letters=session.publisher(broker.topics.dead_letter_topic),
-            transactions=session,
-        )
-        subscriber = ImageSubscriber(channels, FakeModelClient(), settings, stats)  # type: ignore[arg-type]
+        subscriber = session_subscriber(broker, session, settings, stats)
         stop = threading.Event()
         thread = threading.Thread(target=subscriber.run, args=(stop,))
         thread.start()
@@ -76,7 +64,7 @@ def logged_ids(settings: SubscriberSettings) -> list[str]:
 
 
 def test_every_image_gets_one_committed_prediction_and_one_record(tmp_path: Path) -> None:
-    broker, settings = make_broker(), settings_in(tmp_path)
+    broker, settings = make_broker(2), settings_in(tmp_path)
     messages = image_messages(30)
     publish(broker, messages)
     run_until_done(broker, settings)
@@ -90,7 +78,7 @@ def test_every_image_gets_one_committed_prediction_and_one_record(tmp_path: Path
 def test_an_aborted_commit_shows_nothing_and_the_batch_is_done_again_once(
     tmp_path: Path,
 ) -> None:
-    broker, settings = make_broker(), settings_in(tmp_path)
+    broker, settings = make_broker(2), settings_in(tmp_path)
     messages = image_messages(30)
     publish(broker, messages)
     broker.commit_failures = 2
@@ -157,13 +145,7 @@ def test_a_fenced_subscriber_stops_with_the_reason_and_records_nothing(tmp_path:
     publish(broker, image_messages(4))
     broker.fenced = True
     with broker.transactional_session("unit") as session:
-        channels = Channels(
-            consumer=session.consumer,
-            predictions=session.publisher(broker.topics.predictions_topic),
-            dead_letters=session.publisher(broker.topics.dead_letter_topic),
-            transactions=session,
-        )
-        subscriber = ImageSubscriber(channels, FakeModelClient(), settings, Stats())  # type: ignore[arg-type]
+        subscriber = session_subscriber(broker, session, settings, Stats())
         with pytest.raises(TransactionFencedError, match="took over"):
             subscriber.run(threading.Event())
     assert prediction_ids(broker) == [] and logged_ids(settings) == []

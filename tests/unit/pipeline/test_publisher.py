@@ -4,11 +4,8 @@ and the publisher keeps going."""
 
 import io
 import os
-import shutil
 import stat
 import tempfile
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,16 +105,6 @@ def make_folders(root: Path, **overrides: object) -> Folders:
 @pytest.fixture
 def folders(tmp_path: Path) -> Folders:
     return make_folders(tmp_path)
-
-
-@pytest.fixture
-def other_file_system(tmp_path: Path) -> Iterator[Path]:
-    shm = Path("/dev/shm")
-    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
-        pytest.skip("needs /dev/shm on a file system of its own")
-    folder = shm / f"fashion-pubsub-test-{uuid.uuid4().hex}"
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_a_name_that_is_not_utf8_is_published_losslessly(folders: Folders) -> None:

@@ -15,9 +15,12 @@ import pytest
 
 from fashion_pubsub.pipeline.watcher import FolderWatcher
 
+# The watched folder and the queue its ready files go to.
+Watched = tuple[Path, "queue.Queue[Path]"]
+
 
 @pytest.fixture
-def watched(tmp_path: Path) -> Iterator[tuple[Path, "queue.Queue[Path]"]]:
+def watched(tmp_path: Path) -> Iterator[Watched]:
     folder = tmp_path / "input"
     folder.mkdir()
     (folder / "already-there.png").write_bytes(b"x")
@@ -30,6 +33,13 @@ def watched(tmp_path: Path) -> Iterator[tuple[Path, "queue.Queue[Path]"]]:
         watcher.stop()
 
 
+@pytest.fixture
+def settled(watched: Watched) -> Watched:
+    """`watched` once its start-up scan has offered the one file already there."""
+    assert _drain(watched[1]) == ["already-there.png"]
+    return watched
+
+
 def _drain(ready: "queue.Queue[Path]", settle: float = 0.3) -> list[str]:
     time.sleep(settle)
     names = []
@@ -39,7 +49,7 @@ def _drain(ready: "queue.Queue[Path]", settle: float = 0.3) -> list[str]:
 
 
 def test_files_there_at_start_written_in_place_or_renamed_in_are_ready(
-    watched: tuple[Path, "queue.Queue[Path]"], tmp_path: Path
+    watched: Watched, tmp_path: Path
 ) -> None:
     folder, ready = watched
     (folder / "written.png").write_bytes(b"x")
@@ -50,11 +60,8 @@ def test_files_there_at_start_written_in_place_or_renamed_in_are_ready(
     assert _drain(ready) == ["already-there.png", "written.png", "atomic.png", "moved-in.png"]
 
 
-def test_hidden_temporary_read_or_removed_files_are_not(
-    watched: tuple[Path, "queue.Queue[Path]"], tmp_path: Path
-) -> None:
-    folder, ready = watched
-    assert _drain(ready) == ["already-there.png"]
+def test_hidden_temporary_read_or_removed_files_are_not(settled: Watched, tmp_path: Path) -> None:
+    folder, ready = settled
     (folder / ".hidden.png").write_bytes(b"x")
     (folder / "download.png.part").write_bytes(b"x")
     (folder / "already-there.png").read_bytes()
@@ -111,10 +118,9 @@ def test_files_whose_events_the_kernel_dropped_are_found_by_a_rescan(tmp_path: P
 
 
 def test_links_pipes_and_folders_created_in_the_folder_are_ready(
-    watched: tuple[Path, "queue.Queue[Path]"], tmp_path: Path
+    settled: Watched, tmp_path: Path
 ) -> None:
-    folder, ready = watched
-    assert _drain(ready) == ["already-there.png"]
+    folder, ready = settled
     (tmp_path / "elsewhere.png").write_bytes(b"x")
     os.link(tmp_path / "elsewhere.png", folder / "hard.png")  # no write, no close: IN_CREATE
     (folder / "soft.png").symlink_to(tmp_path / "elsewhere.png")
@@ -125,10 +131,9 @@ def test_links_pipes_and_folders_created_in_the_folder_are_ready(
 
 
 def test_a_new_file_counts_once_when_its_writer_closes_it(
-    watched: tuple[Path, "queue.Queue[Path]"],
+    settled: Watched,
 ) -> None:
-    folder, ready = watched
-    assert _drain(ready) == ["already-there.png"]
+    folder, ready = settled
     with (folder / "slow.png").open("wb") as file:  # created (IN_CREATE), then written
         file.write(b"x")
         assert _drain(ready, settle=0.2) == []

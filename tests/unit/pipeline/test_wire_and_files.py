@@ -9,7 +9,6 @@ from PIL import Image
 
 from fashion_pubsub.brokers.base import Message
 from fashion_pubsub.data.png import png_bytes
-from fashion_pubsub.files import move_unique
 from fashion_pubsub.pipeline.errors import RejectedFileError, WireFormatError
 from fashion_pubsub.pipeline.images import load_image
 from fashion_pubsub.pipeline.outputs import write_output
@@ -92,15 +91,6 @@ def test_gif_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "x.png").write_bytes(buffer.getvalue())
     with pytest.raises(RejectedFileError, match="GIF"):
         load_image(tmp_path / "x.png", 10**6)
-
-
-def test_moving_never_overwrites(tmp_path: Path) -> None:
-    target = tmp_path / "published"
-    for content in (b"one", b"two"):
-        (tmp_path / "0.png").write_bytes(content)
-        move_unique(tmp_path / "0.png", target)
-    assert sorted(p.read_bytes() for p in target.iterdir()) == [b"one", b"two"]
-    assert sorted(p.name for p in target.iterdir()) == ["0-1.png", "0.png"]
 
 
 def test_same_image_same_file_other_image_other_file(tmp_path: Path) -> None:

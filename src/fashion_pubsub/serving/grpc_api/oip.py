@@ -1,5 +1,9 @@
 """The Open Inference Protocol's GRPCInferenceService as calls on the data plane:
-health, metadata and ModelInfer with typed contents or raw bytes."""
+health, metadata and ModelInfer with typed contents or raw bytes.
+
+Every handler takes `plane`, the data plane REST shares, and `request`, the parsed
+request message, and answers with the response message.
+"""
 
 from fashion_pubsub.serving.dataplane import DataPlane, InferRequest, ModelRef
 from fashion_pubsub.serving.errors import InvalidInputError, ModelNotFoundError
@@ -24,12 +28,7 @@ def server_metadata(plane: DataPlane) -> oip.ServerMetadataResponse:
 
 def model_ready(plane: DataPlane, request: oip.ModelReadyRequest) -> oip.ModelReadyResponse:
     """Ready when the named version (or any version) is loaded; not ready for unknown
-    models, as Triton answers, so that clients can poll it before a model exists.
-
-    Args:
-        plane: the data plane shared with REST.
-        request: the parsed request.
-    """
+    models, as Triton answers, so that clients can poll it before a model exists."""
     try:
         ready = plane.model_ready(ModelRef(request.name, _version(request.version)))
     except ModelNotFoundError:
@@ -40,12 +39,7 @@ def model_ready(plane: DataPlane, request: oip.ModelReadyRequest) -> oip.ModelRe
 def model_metadata(
     plane: DataPlane, request: oip.ModelMetadataRequest
 ) -> oip.ModelMetadataResponse:
-    """Name, loaded versions, platform and tensors of the named version (or the latest).
-
-    Args:
-        plane: the data plane shared with REST.
-        request: the parsed request.
-    """
+    """Name, loaded versions, platform and tensors of the named version (or the latest)."""
     meta = plane.metadata(ModelRef(request.name, _version(request.version)))
     response = oip.ModelMetadataResponse(
         name=meta.name, versions=[str(v) for v in meta.versions], platform=meta.platform
@@ -61,10 +55,6 @@ async def model_infer(
 ) -> tuple[oip.ModelInferResponse, OnnxModel]:
     """Run the model. Outputs come back as raw bytes when the inputs came raw (what
     tritonclient expects), else as typed contents.
-
-    Args:
-        plane: the data plane shared with REST.
-        request: the parsed request.
 
     Raises:
         InvalidInputError: bad tensors, raw contents that do not match the inputs, or an

@@ -1,6 +1,10 @@
 """TensorFlow Serving's gRPC API: PredictionService (Predict, GetModelMetadata) and
 ModelService (GetModelStatus, HandleReloadConfigRequest), as calls on the data plane.
-Converts protobuf to neutral calls and back; knows no gRPC transport details."""
+Converts protobuf to neutral calls and back; knows no gRPC transport details.
+
+Every handler takes `plane`, the data plane REST shares, and `request`, the parsed
+request message, and answers with the response message.
+"""
 
 from pathlib import Path
 
@@ -51,10 +55,6 @@ async def predict(
 ) -> tuple[tfs.PredictResponse, OnnxModel]:
     """Run the serving_default signature on the request's input tensors.
 
-    Args:
-        plane: the data plane shared with REST.
-        request: the parsed request.
-
     Raises:
         SignatureNotFoundError: another signature_name.
         InvalidInputError: bad tensors or an unknown name in output_filter.
@@ -79,10 +79,6 @@ def get_model_metadata(
     plane: DataPlane, request: tfs.GetModelMetadataRequest
 ) -> tuple[tfs.GetModelMetadataResponse, OnnxModel]:
     """The signature_def metadata, packed as TF Serving packs it.
-
-    Args:
-        plane: the data plane shared with REST.
-        request: the parsed request.
 
     Raises:
         InvalidInputError: no metadata_field, or one other than signature_def.
@@ -121,12 +117,7 @@ def _tensor_info(spec: TensorSpec, name: str) -> tf.TensorInfo:
 def get_model_status(
     plane: DataPlane, request: tfs.GetModelStatusRequest
 ) -> tfs.GetModelStatusResponse:
-    """Loaded versions as AVAILABLE, refused ones as END with the reason.
-
-    Args:
-        plane: the data plane shared with REST.
-        request: the parsed request.
-    """
+    """Loaded versions as AVAILABLE, refused ones as END with the reason."""
     rows = plane.status(model_ref(request.model_spec))
     response = tfs.GetModelStatusResponse()
     for row in rows:
@@ -146,10 +137,6 @@ async def reload_config(
 ) -> tfs.ReloadConfigResponse:
     """Apply a new ModelServerConfig through the same reader as --model_config_file;
     answers once the new models' versions are loaded.
-
-    Args:
-        plane: the data plane shared with REST.
-        request: the parsed request.
         root: where relative base paths point.
 
     Raises:
