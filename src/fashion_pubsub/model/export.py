@@ -131,8 +131,9 @@ def _save_saved_model(model: Any, folder: Path) -> None:
     import keras
     import tensorflow as tf
 
-    # A copy without the optimizer: its slots would triple the size of a serving model.
-    inference = keras.models.clone_model(model)
+    # A copy without the optimizer: its slots would triple the size of a serving model
+    # (clone_model keeps a compiled model's optimizer; a model from its config has none).
+    inference = keras.Model.from_config(model.get_config())
     inference.set_weights(model.get_weights())
     module = tf.Module()
     module.model = inference

@@ -55,6 +55,8 @@ def test_a_wider_network_exports_and_serves_the_same_answers(
         images=tf.constant(images[..., None], tf.float32)
     )
     assert np.abs(served["probabilities"].numpy() - keras_out).max() < 1e-5
+    saved = [name for name, _ in tf.train.list_variables(str(staging / "variables" / "variables"))]
+    assert not [name for name in saved if "optimizer" in name]  # 3x the size, never served
     optimized = optimize_version(staging, test.images[:200], Dataset(images, test.labels[:256]))
     assert optimized.quantized
     assert np.abs(predict_onnx(staging / "model_float.onnx", images) - keras_out).max() < 1e-5
