@@ -48,6 +48,30 @@ if TYPE_CHECKING:
     help="Share of each target spread over all classes.",
 )
 @click.option(
+    "--erasing",
+    type=click.FloatRange(0, 1),
+    default=TrainConfig.erasing,
+    help="Augmentation: chance that an image gets a random rectangle of noise (0: none).",
+)
+@click.option(
+    "--dense-units",
+    type=click.IntRange(10),
+    default=TrainConfig.dense_units,
+    help="Network: width of the hidden dense layer.",
+)
+@click.option(
+    "--stage3-filters",
+    type=click.IntRange(0),
+    default=TrainConfig.stage3_filters,
+    help="Network: filters of an extra convolution at 7x7 (0: none).",
+)
+@click.option(
+    "--patience",
+    type=click.IntRange(1),
+    default=TrainConfig.patience,
+    help="Epochs without a better held-out accuracy before stopping.",
+)
+@click.option(
     "--batch-size", type=click.IntRange(1), default=TrainConfig.batch_size, help="Images per step."
 )
 @click.option(

@@ -18,6 +18,10 @@ class TrainConfig:
         28x28 crop (shifts of up to this many pixels); 0 turns crops off.
     label_smoothing: share of each target's probability spread over all ten classes.
     time_budget: seconds; no epoch starts that would likely end after it (None: no limit).
+    erasing: probability that a training image gets one random rectangle (2-25 % of its
+        area) filled with random pixels (random erasing); 0 turns it off.
+    dense_units: width of the network's hidden dense layer.
+    stage3_filters: filters of an extra convolution on the 7x7 feature map (0: none).
     """
 
     epochs: int = 14
@@ -30,3 +34,6 @@ class TrainConfig:
     crop_padding: int = 0
     label_smoothing: float = 0.0
     time_budget: float | None = None
+    erasing: float = 0.0
+    dense_units: int = 128
+    stage3_filters: int = 0

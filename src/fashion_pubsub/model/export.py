@@ -20,7 +20,7 @@ from typing import Any
 
 from fashion_pubsub.classes import CLASS_NAMES
 from fashion_pubsub.model.errors import ExportError
-from fashion_pubsub.model.network import INPUT_NAME, INPUT_SHAPE, OUTPUT_NAME, build_network
+from fashion_pubsub.model.network import INPUT_NAME, INPUT_SHAPE, OUTPUT_NAME
 
 ONNX_OPSET = 17
 
@@ -128,10 +128,12 @@ def serving_function(model: Any) -> Any:
 
 
 def _save_saved_model(model: Any, folder: Path) -> None:
+    import keras
     import tensorflow as tf
 
-    # A copy without the optimizer: its slots would triple the size of a serving model.
-    inference = build_network()
+    # A copy without the optimizer: its slots would triple the size of a serving model
+    # (clone_model keeps a compiled model's optimizer; a model from its config has none).
+    inference = keras.Model.from_config(model.get_config())
     inference.set_weights(model.get_weights())
     module = tf.Module()
     module.model = inference

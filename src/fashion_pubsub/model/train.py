@@ -51,7 +51,7 @@ def train_model(train: Dataset, config: TrainConfig) -> TrainedModel:
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     fit, val = split_validation(train, config)
-    model = build_network()
+    model = build_network(dense_units=config.dense_units, stage3_filters=config.stage3_filters)
     steps = max(1, len(fit.images) // config.batch_size) * config.epochs
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)
     per_epoch = -(-len(fit.images) // config.batch_size)  # batches, the last one partial
@@ -108,7 +108,8 @@ def _targets(labels: np.ndarray, config: TrainConfig) -> np.ndarray:
 
 def _augmented(tf: Any, fit: Dataset, config: TrainConfig) -> Any:
     """Shuffled batches with seeded horizontal flips (clothes look alike mirrored) and,
-    with `crop_padding`, seeded random shifts (a crop of the zero-padded image).
+    with `crop_padding`, seeded random shifts (a crop of the zero-padded image), and with
+    `erasing`, seeded random erasing.
 
     No vertical flips: clothes have an up.
     """
@@ -123,10 +124,46 @@ def _augmented(tf: Any, fit: Dataset, config: TrainConfig) -> Any:
         if pad:
             padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
             image = tf.image.stateless_random_crop(padded, tf.shape(image), seed + 1)
+        if config.erasing:
+            image = random_erasing(tf, image, seed + 2, config.erasing)
         return image, label
 
     data = data.enumerate().map(augment, num_parallel_calls=1, deterministic=True)
     return data.batch(config.batch_size).prefetch(2)
+
+
+ERASED_AREA = (0.02, 0.25)  # share of the image one erased rectangle covers
+ERASED_ASPECT = (0.3, 1 / 0.3)  # its height / width
+
+
+def random_erasing(tf: Any, image: Any, seed: Any, probability: float) -> Any:
+    """With `probability`, fill one random rectangle of `image` with random pixels 0-255.
+
+    Random erasing (Zhong et al., 2017): the network must recognise a garment with a part
+    hidden, so it cannot lean on one small patch; the rectangle's area and aspect are drawn
+    from `ERASED_AREA` and `ERASED_ASPECT`, its place uniformly where it fits.
+
+    Args:
+        tf: the tensorflow module.
+        image: float32 [H,W,1] pixels 0-255.
+        seed: int64 [2] stateless seed (the same seed erases the same rectangle).
+        probability: chance that this image is erased at all.
+    """
+    height, width = image.shape[0], image.shape[1]
+    draws = tf.random.stateless_uniform([5], seed)
+    area = height * width * (ERASED_AREA[0] + (ERASED_AREA[1] - ERASED_AREA[0]) * draws[0])
+    low, high = np.log(ERASED_ASPECT[0]), np.log(ERASED_ASPECT[1])
+    aspect = tf.exp(low + (high - low) * draws[1])
+    rows = tf.clip_by_value(tf.round(tf.sqrt(area * aspect)), 1, height)
+    cols = tf.clip_by_value(tf.round(tf.sqrt(area / aspect)), 1, width)
+    top = tf.floor(draws[2] * (height - rows + 1))
+    left = tf.floor(draws[3] * (width - cols + 1))
+    y = tf.range(height, dtype=tf.float32)[:, None, None]
+    x = tf.range(width, dtype=tf.float32)[None, :, None]
+    inside = (y >= top) & (y < top + rows) & (x >= left) & (x < left + cols)
+    inside &= draws[4] < probability
+    noise = tf.floor(tf.random.stateless_uniform(tf.shape(image), seed + 1, 0.0, 256.0))
+    return tf.where(inside, noise, image)
 
 
 def _import_tensorflow() -> tuple[Any, Any]:

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from fashion_pubsub.cli import main
 from fashion_pubsub.data.dataset import Dataset
 from fashion_pubsub.model.config import TrainConfig
-from fashion_pubsub.model.train import _augmented
+from fashion_pubsub.model.train import ERASED_AREA, _augmented, random_erasing
 
 tf = pytest.importorskip("tensorflow")
 pytestmark = pytest.mark.train
@@ -42,6 +42,31 @@ def test_augmentation_is_the_same_for_the_same_seed() -> None:
     first = next(iter(_augmented(tf, data, config)))[0].numpy()
     second = next(iter(_augmented(tf, data, config)))[0].numpy()
     np.testing.assert_array_equal(first, second)
+
+
+def test_erasing_fills_one_rectangle_of_the_drawn_size_with_noise() -> None:
+    image = tf.fill([28, 28, 1], 7.0)
+    for index in range(50):
+        seed = tf.constant([3, index], tf.int64)
+        erased = random_erasing(tf, image, seed, probability=1.0).numpy()[..., 0]
+        rows, cols = np.nonzero(erased != 7.0)
+        box = erased[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        assert (box != 7.0).mean() > 0.9, "the changed pixels should form one rectangle"
+        # Rounding the sides to whole pixels moves the area a little past the drawn bounds.
+        assert ERASED_AREA[0] / 2 <= box.size / 784 <= ERASED_AREA[1] * 1.3
+        assert erased.min() >= 0 and erased.max() <= 255
+        again = random_erasing(tf, image, seed, probability=1.0).numpy()[..., 0]
+        np.testing.assert_array_equal(erased, again)
+
+
+def test_erasing_hides_part_of_about_the_chosen_share_of_training_images() -> None:
+    data = _top_heavy_images(400)
+    clean = next(iter(_augmented(tf, data, TrainConfig(batch_size=400, seed=5))))[0].numpy()
+    config = TrainConfig(erasing=0.5, batch_size=400, seed=5)
+    erased = next(iter(_augmented(tf, data, config)))[0].numpy()
+    changed = (erased != clean).any(axis=(1, 2, 3))
+    assert 0.4 < changed.mean() < 0.6
+    np.testing.assert_array_equal(erased, next(iter(_augmented(tf, data, config)))[0].numpy())
 
 
 def test_train_stops_at_its_time_budget_and_shows_held_out_accuracy(data_dir: Path) -> None:

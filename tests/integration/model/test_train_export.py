@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fashion_pubsub.data.dataset import load_split
+from fashion_pubsub.data.dataset import Dataset, load_split
 from fashion_pubsub.data.errors import DataNotFoundError
 from fashion_pubsub.model.config import TrainConfig
 from fashion_pubsub.model.evaluate import predict_onnx
 from fashion_pubsub.model.export import existing_versions, publish_version, stage_version
+from fashion_pubsub.model.optimize import optimize_version
 from fashion_pubsub.model.train import train_model
 from fashion_pubsub.model.workflow import run_training
 
@@ -39,6 +40,26 @@ def test_onnx_export_matches_keras_within_1e_5(
         images=tf.constant(images[..., None], tf.float32)
     )
     assert np.abs(served["probabilities"].numpy() - keras_out).max() < 1e-5
+
+
+def test_a_wider_network_exports_and_serves_the_same_answers(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    config = TrainConfig(epochs=1, limit=600, batch_size=64, stage3_filters=16, dense_units=32)
+    test = load_split(data_dir, "test")
+    model = train_model(load_split(data_dir, "train"), config).model
+    staging = stage_version(model, tmp_path)
+    images = test.images[:256]
+    keras_out = model.predict(images[..., None].astype(np.float32), verbose=0)
+    served = tf.saved_model.load(str(staging)).signatures["serving_default"](
+        images=tf.constant(images[..., None], tf.float32)
+    )
+    assert np.abs(served["probabilities"].numpy() - keras_out).max() < 1e-5
+    saved = [name for name, _ in tf.train.list_variables(str(staging / "variables" / "variables"))]
+    assert not [name for name in saved if "optimizer" in name]  # 3x the size, never served
+    optimized = optimize_version(staging, test.images[:200], Dataset(images, test.labels[:256]))
+    assert optimized.quantized
+    assert np.abs(predict_onnx(staging / "model_float.onnx", images) - keras_out).max() < 1e-5
 
 
 def test_training_is_reproducible_with_a_seed(data_dir: Path) -> None:
