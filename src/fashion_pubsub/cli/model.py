@@ -14,6 +14,64 @@ if TYPE_CHECKING:
     from fashion_pubsub.model.evaluate import Evaluation
 
 
+# (flag, TrainConfig field, type, help): the recipe's flags, each defaulting to TrainConfig.
+_RECIPE_FLAGS: list[tuple[str, str, click.ParamType[Any], str]] = [
+    ("--seed", "seed", click.INT, "Random seed."),
+    (
+        "--crop-padding",
+        "crop_padding",
+        click.IntRange(0, 8),
+        "Augmentation: random shifts of up to this many pixels (0: none).",
+    ),
+    (
+        "--label-smoothing",
+        "label_smoothing",
+        click.FloatRange(0, 0.5),
+        "Share of each target spread over all classes.",
+    ),
+    (
+        "--erasing",
+        "erasing",
+        click.FloatRange(0, 1),
+        "Augmentation: chance that an image gets a random rectangle of noise (0: none).",
+    ),
+    (
+        "--dense-units",
+        "dense_units",
+        click.IntRange(10),
+        "Network: width of the hidden dense layer.",
+    ),
+    (
+        "--stage3-filters",
+        "stage3_filters",
+        click.IntRange(0),
+        "Network: filters of an extra convolution at 7x7 (0: none).",
+    ),
+    (
+        "--patience",
+        "patience",
+        click.IntRange(1),
+        "Epochs without a better held-out accuracy before stopping.",
+    ),
+    ("--batch-size", "batch_size", click.IntRange(1), "Images per step."),
+    (
+        "--validation-size",
+        "validation_size",
+        click.IntRange(1),
+        "Training images held out for model selection.",
+    ),
+]
+
+
+def _recipe_options(func: F) -> F:
+    """The flags of `_RECIPE_FLAGS`, in its order in --help."""
+    for flag, field, kind, text in reversed(_RECIPE_FLAGS):
+        func = click.option(flag, field, type=kind, default=getattr(TrainConfig, field), help=text)(
+            func
+        )
+    return func
+
+
 @main.command(context_settings=CONTEXT)
 @data_dir_option
 @idx_options("training")
@@ -34,52 +92,7 @@ if TYPE_CHECKING:
     default=None,
     help="Seconds: start no epoch that would likely end after this (the best epoch is kept).",
 )
-@click.option("--seed", type=int, default=TrainConfig.seed, help="Random seed.")
-@click.option(
-    "--crop-padding",
-    type=click.IntRange(0, 8),
-    default=TrainConfig.crop_padding,
-    help="Augmentation: random shifts of up to this many pixels (0: none).",
-)
-@click.option(
-    "--label-smoothing",
-    type=click.FloatRange(0, 0.5),
-    default=TrainConfig.label_smoothing,
-    help="Share of each target spread over all classes.",
-)
-@click.option(
-    "--erasing",
-    type=click.FloatRange(0, 1),
-    default=TrainConfig.erasing,
-    help="Augmentation: chance that an image gets a random rectangle of noise (0: none).",
-)
-@click.option(
-    "--dense-units",
-    type=click.IntRange(10),
-    default=TrainConfig.dense_units,
-    help="Network: width of the hidden dense layer.",
-)
-@click.option(
-    "--stage3-filters",
-    type=click.IntRange(0),
-    default=TrainConfig.stage3_filters,
-    help="Network: filters of an extra convolution at 7x7 (0: none).",
-)
-@click.option(
-    "--patience",
-    type=click.IntRange(1),
-    default=TrainConfig.patience,
-    help="Epochs without a better held-out accuracy before stopping.",
-)
-@click.option(
-    "--batch-size", type=click.IntRange(1), default=TrainConfig.batch_size, help="Images per step."
-)
-@click.option(
-    "--validation-size",
-    type=click.IntRange(1),
-    default=TrainConfig.validation_size,
-    help="Training images held out for model selection.",
-)
+@_recipe_options
 @click.option(
     "--limit",
     type=click.IntRange(100),
