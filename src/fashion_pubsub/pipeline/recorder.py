@@ -89,9 +89,10 @@ class Recorder:
         self._pending = set()
         return records
 
-    def pending(self, image_id: str) -> bool:
-        """Deferred mode: whether `image_id` has a record kept since `take_uncommitted`."""
-        return image_id in self._pending
+    def recorded(self, image_id: str) -> bool:
+        """Whether `image_id` has a result: in the results log as last read, or (deferred
+        mode) a record kept for the open transaction since `take_uncommitted`."""
+        return image_id in self._index.done or image_id in self._pending
 
     def write_all(self, classified: list[Classified]) -> tuple[list["Written"], Outcome]:
         """Write the output file of each classified image not yet recorded (in the
@@ -104,11 +105,11 @@ class Recorder:
         outcome = Outcome()
         written: list[Written] = []
         for group, prediction, times in classified:
-            done = self._index.done  # the batch before may have recorded some meanwhile
+            # checked per image: the batch before may have recorded some meanwhile
             labels = prediction.probabilities.argmax(axis=1)
             fresh = Written([], [])
             for item, label, row in zip(group, labels, prediction.probabilities, strict=True):
-                if item.image.image_id in done or self.pending(item.image.image_id):
+                if self.recorded(item.image.image_id):
                     outcome.ack += item.messages
                     self._stats.add(duplicates=len(item.messages))
                     continue
@@ -176,9 +177,8 @@ class Recorder:
         broker refused the predictions (then nothing is recorded)."""
         outcome = Outcome()
         # The batch before this one may have recorded some of these images meanwhile.
-        done = self._index.done
         items = group.items
-        seen = [item.image.image_id in done or self.pending(item.image.image_id) for item in items]
+        seen = [self.recorded(item.image.image_id) for item in items]
         rows = [row for row, item in enumerate(items) if not seen[row]]
         for item, known in zip(items, seen, strict=True):
             if known:

@@ -286,7 +286,7 @@ class ImageSubscriber:
     def _fresh(self, messages: Sequence[Message], outcome: Outcome) -> list[Item]:
         """Decode, dead-letter what cannot be decoded, ack images already recorded, and
         group deliveries of the same image; returns the images to classify."""
-        done = self._index.refresh(rescan=any(m.delivery_attempt > 1 for m in messages))
+        self._index.refresh(rescan=any(m.delivery_attempt > 1 for m in messages))
         items: dict[str, Item] = {}
         for message in messages:
             try:
@@ -303,7 +303,7 @@ class ImageSubscriber:
                     reason=image.trace_error,
                     trace_id=image.trace.trace_id,
                 )
-            if image.image_id in done or self._recorder.pending(image.image_id):
+            if self._recorder.recorded(image.image_id):
                 outcome.ack.append(message)
                 self._stats.add(duplicates=1)
             elif image.image_id in items:
