@@ -1,6 +1,7 @@
 """The bench's figures: the machine they were measured on, the JSON file and the markdown
 table of docs/benchmarks.md."""
 
+import logging
 import os
 import platform
 import statistics
@@ -9,6 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from fashion_pubsub.brokers.kafka_topics import count_partitions
+from fashion_pubsub.infra import kafka
+from fashion_pubsub.logs import log_event
+from fashion_pubsub.settings import BrokerName, InfraSettings, KafkaSettings
+
+logger = logging.getLogger(__name__)
+
+CROWDED_PARTITIONS = 500
+"""More partitions than this on the bench's Kafka make its figures incomparable: ~4,100
+left by earlier runs cost 2.5 times the broker CPU per image (docs/benchmarks.md)."""
 
 
 def machine(run_dir: Path) -> dict[str, Any]:
@@ -21,6 +33,39 @@ def machine(run_dir: Path) -> dict[str, Any]:
         # A shared machine's load changes every figure: no figure without it.
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def broker_figures(infra: InfraSettings, broker: BrokerName) -> dict[str, Any]:
+    """What the broker carries as a run starts: on Kafka, its partitions (a warning when
+    they are so many that they slow it down); nothing to say on the emulator.
+
+    Args:
+        infra: where the local services run.
+        broker: the broker being measured.
+    """
+    if broker != "apache-kafka":
+        return {}
+    partitions = count_partitions(KafkaSettings(bootstrap=kafka.address(infra)))
+    if partitions > CROWDED_PARTITIONS:
+        log_event(
+            logger,
+            "bench_broker_crowded",
+            logging.WARNING,
+            partitions=partitions,
+            advice="delete old topics, or start Kafka on a new --state-dir",
+        )
+    return {"broker_partitions_at_start": partitions}
+
+
+def broker_note(broker: str, figures: dict[str, Any]) -> list[str]:
+    """A line for the markdown when the broker was crowded (see `broker_figures`)."""
+    partitions = figures.get("broker_partitions_at_start")
+    if partitions is None or partitions <= CROWDED_PARTITIONS:
+        return []
+    return [
+        f"\n**{broker} carried {partitions:,} partitions at the start**: these figures "
+        "are slower than a clean broker's and not comparable."
+    ]
 
 
 def filesystem_type(path: Path) -> str:
@@ -81,6 +126,7 @@ def markdown_table(figures: dict[str, Any]) -> str:
         lines.append(f"| {broker} | **speed-up** | | **{runs['speedup']}×** | | | | |")
     for broker, runs in figures["brokers"].items():
         lines.extend(_rounds_note(broker, runs))
+        lines.extend(broker_note(broker, runs))
     return "\n".join(lines) + "\n"
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from fashion_pubsub.bench.figures import machine
+from fashion_pubsub.bench.figures import broker_figures, broker_note, machine
 from fashion_pubsub.bench.run import run_rounds, unique_topics
 from fashion_pubsub.demo.runner import RunPlan, run_pipeline
 from fashion_pubsub.demo.stack import Stack
@@ -71,7 +71,10 @@ def run_latency_bench(plan: LatencyPlan) -> dict[str, Any]:
         with Stack(plan.base.infra, root / "logs") as stack:
             stack.ensure_broker(broker)
             stack.ensure_model_server(first.status_url, first.model_base_path, first.server_port)
-            figures["brokers"][broker] = _measure_broker(plan, first, root)
+            figures["brokers"][broker] = {
+                **broker_figures(plan.base.infra, broker),
+                **_measure_broker(plan, first, root),
+            }
     return figures
 
 
@@ -174,6 +177,7 @@ def latency_markdown(figures: dict[str, Any]) -> str:
                     f"{broker} at {rate['rate']}: goal p99 <= {rate['goal_p99_ms']:g} ms met in "
                     f"{rate['rounds_met']} of {len(rate['rounds'])} rounds."
                 )
+        lines.extend(broker_note(broker, result))
     lines.extend(_worst_breakdowns(figures))
     return "\n".join(lines) + "\n"
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from fashion_pubsub.bench.figures import machine
+from fashion_pubsub.bench.figures import broker_figures, machine
 from fashion_pubsub.demo.errors import RunTimeoutError
 from fashion_pubsub.demo.feeder import ImageFeeder
 from fashion_pubsub.demo.runner import RunPlan, broker_for, run_pipeline, use_topics
@@ -62,7 +62,7 @@ def _bench_broker(plan: BenchPlan, broker: BrokerName) -> dict[str, Any]:
     with Stack(plan.base.infra, root / "logs") as stack:
         stack.ensure_broker(broker)
         stack.ensure_model_server(fast.status_url, fast.model_base_path, fast.server_port)
-        return _measure(plan, fast, root)
+        return {**broker_figures(plan.base.infra, broker), **_measure(plan, fast, root)}
 
 
 def _measure(plan: BenchPlan, fast: RunPlan, root: Path) -> dict[str, Any]:

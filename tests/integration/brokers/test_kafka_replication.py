@@ -5,6 +5,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from fashion_pubsub.brokers.kafka import KafkaBroker
+from fashion_pubsub.brokers.kafka_topics import count_partitions
 from fashion_pubsub.settings import KafkaSettings, TopicSettings
 from tests.conftest import KafkaCluster
 
@@ -52,3 +53,14 @@ def test_three_nodes_get_three_copies_two_in_sync(kafka_cluster: KafkaCluster) -
             assert replication_of(kafka_cluster.bootstrap, topic) == (3, "2")
     finally:
         delete(kafka_cluster.bootstrap, topics)
+
+
+def test_the_partition_count_grows_by_the_partitions_of_new_topics(kafka_bootstrap: str) -> None:
+    settings = KafkaSettings(bootstrap=kafka_bootstrap)
+    before = count_partitions(settings)
+    topics = created_topics(kafka_bootstrap)
+    try:
+        added = len(topics.topic_names) * settings.partitions
+        assert count_partitions(settings) == before + added
+    finally:
+        delete(kafka_bootstrap, topics)

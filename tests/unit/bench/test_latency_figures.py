@@ -52,3 +52,12 @@ def test_the_table_has_every_round_and_the_worst_rounds_stages() -> None:
     assert "goal p99 <= 25 ms met in 1 of 2 rounds" in table
     assert "worst round (rate half, p99 45.0 ms)" in table
     assert "| predict |" in table and "| end_to_end |" in table
+
+
+def test_a_crowded_kafka_is_called_out_in_the_table_and_a_clean_one_is_not() -> None:
+    def table(partitions: int) -> str:
+        result = {"broker_partitions_at_start": partitions, "rates": []}
+        return latency_markdown({"machine": {}, "brokers": {"apache-kafka": result}})
+
+    assert "carried 4,147 partitions at the start" in table(4147)
+    assert "partitions at the start" not in table(60)
