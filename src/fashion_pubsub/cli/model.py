@@ -48,6 +48,12 @@ _RECIPE_FLAGS: list[tuple[str, str, click.ParamType[Any], str]] = [
         "Network: filters of an extra convolution at 7x7 (0: none).",
     ),
     (
+        "--weight-decay",
+        "weight_decay",
+        click.FloatRange(0, 1),
+        "Decoupled weight decay (AdamW) per unit of learning rate (0: plain Adam).",
+    ),
+    (
         "--patience",
         "patience",
         click.IntRange(1),

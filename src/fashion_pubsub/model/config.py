@@ -22,6 +22,8 @@ class TrainConfig:
         area) filled with random pixels (random erasing); 0 turns it off.
     dense_units: width of the network's hidden dense layer.
     stage3_filters: filters of an extra convolution on the 7x7 feature map (0: none).
+    weight_decay: decoupled weight decay (AdamW), as a share of the learning rate per step;
+        0 keeps plain Adam.
     """
 
     epochs: int = 14
@@ -37,3 +39,4 @@ class TrainConfig:
     erasing: float = 0.0
     dense_units: int = 128
     stage3_filters: int = 0
+    weight_decay: float = 0.0

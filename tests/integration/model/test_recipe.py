@@ -78,3 +78,14 @@ def test_train_stops_at_its_time_budget_and_shows_held_out_accuracy(data_dir: Pa
     assert result.exit_code == 0, result.output
     assert "after 1 epochs" in result.stdout
     assert "held-out accuracy" in result.stderr
+
+
+def test_weight_decay_shrinks_weights_that_get_no_gradient_and_zero_keeps_adam() -> None:
+    from fashion_pubsub.model.train import _optimizer
+
+    keras = tf.keras
+    assert type(_optimizer(keras, 1e-3, 0.0)).__name__ == "Adam"
+    decayed = keras.Variable(np.ones(4, np.float32))
+    optimizer = _optimizer(keras, 0.1, 0.5)
+    optimizer.apply_gradients([(np.zeros(4, np.float32), decayed)])
+    assert np.allclose(decayed.numpy(), 1 - 0.1 * 0.5), "AdamW decays by lr x decay a step"
