@@ -66,3 +66,21 @@ async def test_inferences_on_two_versions_share_one_thread(tmp_path: Path, batch
             request = InferRequest(ModelRef(MODEL, version), {"images": images})
             group.start_soon(plane.infer, request)
     assert peak.peak == 1
+
+
+async def test_one_version_runs_as_many_merged_inferences_at_once_as_there_are_threads(
+    tmp_path: Path,
+) -> None:
+    base = tmp_path / "m"
+    export_version(base, 1)
+    peak = _Peak()
+    repository = ModelRepository(model_configs(server_settings(base)), loader=peak.load)
+    await repository.poll()
+    # One merged inference at a time left a core idle while the event loop answered and
+    # parsed requests: batch-64 binary V2 ran at ~13,600 images/s, 35-40 % below this.
+    plane = DataPlane(repository, threads=2, batching=(64, 0.0))
+    images = np.zeros((64, 28, 28, 1), np.float32)
+    async with anyio.create_task_group() as group:
+        for _ in range(8):
+            group.start_soon(plane.infer, InferRequest(ModelRef(MODEL, 1), {"images": images}))
+    assert peak.peak == 2
