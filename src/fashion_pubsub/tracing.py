@@ -13,8 +13,8 @@ result for the sake of a diagnostic.
 https://www.w3.org/TR/trace-context/#traceparent-header
 """
 
+import random
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -39,15 +39,27 @@ class TraceContext:
     @classmethod
     def start(cls) -> "TraceContext":
         """A new trace (the publisher, for each image it reads)."""
-        return cls(secrets.token_hex(16), secrets.token_hex(8))
+        return cls(random_id(128), random_id(64))
 
     def child(self) -> "TraceContext":
         """The next hop: the same trace, a new span id."""
-        return TraceContext(self.trace_id, secrets.token_hex(8), self.flags)
+        return TraceContext(self.trace_id, random_id(64), self.flags)
 
     @property
     def header(self) -> str:
         return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
+
+
+def random_id(bits: int) -> str:
+    """A random, never all-zero id of `bits` bits in lower-case hex (W3C: all zeros is
+    invalid).
+
+    From `random`, as OpenTelemetry's id generator does, not `secrets`: an id needs to be
+    unique, not unguessable, and `os.urandom` lets go of the GIL for its system call. In
+    the subscriber's profile the main thread then waited for the writer thread to hand it
+    back: 7.5 % of its samples sat in `secrets.token_hex`, one id per image.
+    """
+    return f"{random.getrandbits(bits) or 1:0{bits // 4}x}"
 
 
 def parse_traceparent(value: str) -> TraceContext:

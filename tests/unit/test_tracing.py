@@ -66,3 +66,14 @@ def test_any_text_either_parses_or_is_refused_never_crashes(value: str) -> None:
     except TraceparentError:
         return
     assert len(context.trace_id) == 32
+
+
+def test_new_ids_are_valid_even_when_the_random_draw_is_zero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("fashion_pubsub.tracing.random.getrandbits", lambda bits: 0)
+    started = TraceContext.start()
+    assert parse_traceparent(started.header) == started
+    assert set(started.trace_id + started.span_id) != {"0"}, "all zeros is an invalid id"
+    small = parse_traceparent(VALID).child()
+    assert len(small.span_id) == 16
