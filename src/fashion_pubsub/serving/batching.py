@@ -61,36 +61,58 @@ class Batcher:
         """Outputs for `inputs` (prepared tensors), computed together with others."""
         pending = _Pending(inputs, len(next(iter(inputs.values()))))
         self._queue.append(pending)
-        if len(self._workers) < self._limiter.total_tokens:
-            worker = asyncio.create_task(self._drain())
-            self._workers.add(worker)
-            worker.add_done_callback(self._workers.discard)
+        if self._wants_worker():
+            self._workers.add(asyncio.create_task(self._drain()))
         return await pending.done
 
     async def _drain(self) -> None:
-        while self._queue:
-            if self._timeout > 0 and self._rows_queued() < self._max_rows:
-                await asyncio.sleep(self._timeout)
-            batch = self._take()
-            try:
-                merged = {
-                    name: np.concatenate([p.inputs[name] for p in batch])
-                    for name in batch[0].inputs
-                }
-                outputs = await anyio.to_thread.run_sync(
-                    self._model.predict, merged, limiter=self._limiter
-                )
-            except Exception as exc:  # each waiting request gets the failure
-                for pending in batch:
-                    if not pending.done.done():
-                        pending.done.set_exception(exc)
-                continue
-            start = 0
+        try:
+            while self._queue:
+                await self._run_one()
+        finally:
+            # Here, not in a done callback: those run a loop turn later, and a request
+            # arriving in between would count a finished worker and start none.
+            self._workers.discard(asyncio.current_task())
+
+    async def _run_one(self) -> None:
+        if self._timeout > 0 and self._rows_queued() < self._max_rows:
+            await asyncio.sleep(self._timeout)
+        batch = self._take()  # empty if other workers took all while this one waited
+        if batch:
+            await self._infer(batch)
+
+    async def _infer(self, batch: list[_Pending]) -> None:
+        try:
+            merged = {
+                name: np.concatenate([p.inputs[name] for p in batch]) for name in batch[0].inputs
+            }
+            outputs = await anyio.to_thread.run_sync(
+                self._model.predict, merged, limiter=self._limiter
+            )
+        except Exception as exc:  # each waiting request gets the failure
             for pending in batch:
-                end = start + pending.rows
                 if not pending.done.done():
-                    pending.done.set_result({k: v[start:end] for k, v in outputs.items()})
-                start = end
+                    pending.done.set_exception(exc)
+            return
+        start = 0
+        for pending in batch:
+            end = start + pending.rows
+            if not pending.done.done():
+                pending.done.set_result({k: v[start:end] for k, v in outputs.items()})
+            start = end
+
+    def _wants_worker(self) -> bool:
+        """A first worker at once; another only for a queue that fills a quarter batch.
+
+        Small requests are best merged: starting a worker for each batch-1 request cut
+        batch-1 gRPC from ~1,660 to ~1,350 requests/s (ONNX Runtime runs of one image on
+        both cores at once). Batch-64 requests each fill a quarter of the default
+        --max_batch_size, so they run side by side.
+        """
+        if not self._workers:
+            return True
+        full_enough = self._rows_queued() >= max(1, self._max_rows // 4)
+        return full_enough and len(self._workers) < self._limiter.total_tokens
 
     def _rows_queued(self) -> int:
         return sum(p.rows for p in self._queue)

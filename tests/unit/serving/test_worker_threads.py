@@ -84,3 +84,19 @@ async def test_one_version_runs_as_many_merged_inferences_at_once_as_there_are_t
         for _ in range(8):
             group.start_soon(plane.infer, InferRequest(ModelRef(MODEL, 1), {"images": images}))
     assert peak.peak == 2
+
+
+async def test_small_requests_wait_for_the_running_inference_and_run_merged(
+    tmp_path: Path,
+) -> None:
+    base = tmp_path / "m"
+    export_version(base, 1)
+    peak = _Peak()
+    repository = ModelRepository(model_configs(server_settings(base)), loader=peak.load)
+    await repository.poll()
+    plane = DataPlane(repository, threads=4, batching=(256, 0.0))
+    images = np.zeros((1, 28, 28, 1), np.float32)
+    async with anyio.create_task_group() as group:
+        for _ in range(8):
+            group.start_soon(plane.infer, InferRequest(ModelRef(MODEL, 1), {"images": images}))
+    assert peak.peak == 1, "batch-1 requests should be merged, not run side by side"
