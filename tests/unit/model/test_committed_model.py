@@ -1,5 +1,6 @@
 """The shipped models, judged by ONNX Runtime alone, as the server will run them: version 1
-(float, as trained) and version 2 (the same, quantised to int8; what the server serves)."""
+(float, as trained), version 2 (the same, quantised to int8) and version 3 (the wider
+network, int8: what the server serves)."""
 
 import json
 import shutil
@@ -12,10 +13,11 @@ from fashion_pubsub.classes import CLASS_NAMES
 from fashion_pubsub.cli import main
 from fashion_pubsub.data.dataset import load_split
 from fashion_pubsub.model.evaluate import evaluate_onnx, predict_onnx
-from tests.conftest import MODEL_BASE_PATH
+from tests.conftest import MODEL_BASE_PATH, served_model_version
 
 VERSION_1 = MODEL_BASE_PATH / "1"
 VERSION_2 = MODEL_BASE_PATH / "2"
+VERSION_3 = MODEL_BASE_PATH / "3"
 
 
 def test_committed_model_reaches_093_on_the_10000_test_images(data_dir: Path) -> None:
@@ -36,7 +38,22 @@ def test_committed_version_is_complete_for_both_servers() -> None:
     assert json.loads((VERSION_1 / "metrics.json").read_text())["test"]["images"] == 10_000
 
 
-def test_served_version_2_is_version_1_quantised_and_still_above_093(data_dir: Path) -> None:
+def test_served_version_3_reaches_0945_in_int8_within_03_points_of_its_float_model(
+    data_dir: Path,
+) -> None:
+    assert served_model_version() == VERSION_3
+    test = load_split(data_dir, "test")
+    served = evaluate_onnx(VERSION_3 / "model.onnx", test).accuracy
+    float_model = evaluate_onnx(VERSION_3 / "model_float.onnx", test).accuracy
+    assert served >= 0.945
+    assert abs(served - float_model) <= 0.003
+    metadata = json.loads((VERSION_3 / "metadata.json").read_text())
+    assert abs(served - metadata["test_accuracy"]) < 1e-4
+    assert metadata["version"] == 3 and metadata["inputs"][0]["datatype"] == "UINT8"
+    assert (VERSION_3 / "saved_model.pb").is_file() and (VERSION_3 / "variables").is_dir()
+
+
+def test_version_2_is_version_1_quantised_and_still_above_093(data_dir: Path) -> None:
     metadata = json.loads((VERSION_2 / "metadata.json").read_text())
     evaluation = evaluate_onnx(VERSION_2 / "model.onnx", load_split(data_dir, "test"))
     assert metadata["derived_from"] == 1 and metadata["inputs"][0]["datatype"] == "UINT8"
