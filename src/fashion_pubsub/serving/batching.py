@@ -4,9 +4,10 @@ Requests for one model version queue up while batches run in worker threads; a f
 worker takes everything queued (up to --max_batch_size images) as one inference and each
 request gets its own rows back. Up to --rest_api_num_threads merged inferences run at
 once (the data plane's limiter, shared with unbatched work), as TF Serving's
-num_batch_threads allows: with one at a time, a core sat idle while the event loop
-answered and parsed requests, and batch-64 binary V2 ran 35-40 % slower (~13,600 against
-~19,000 images/s, docs/serving.md). A batch waits at most --batch_timeout_micros for
+num_batch_threads allows, the second and later ones only for a queue of a quarter
+batch: with one at a time, a core sat idle while the event loop answered and parsed
+requests, and batch-64 binary V2 ran 30-40 % slower (~13,600 against ~19,000 images/s,
+docs/serving.md). A batch waits at most --batch_timeout_micros for
 company before it starts.
 """
 
