@@ -20,6 +20,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from fashion_pubsub.brokers.errors import BrokerError
+from fashion_pubsub.brokers.kafka_logs import RepeatFilter, client_log_config
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.settings import KafkaSettings
 
@@ -130,9 +131,11 @@ def count_partitions(settings: KafkaSettings) -> int:
     Args:
         settings: how to reach the cluster.
     """
-    admin = AdminClient(settings.as_librdkafka())
+    admin = AdminClient({**settings.as_librdkafka(), **client_log_config(RepeatFilter())})
     try:
         topics = admin.list_topics(timeout=15).topics
     except KafkaException as exc:
         raise BrokerError(f"listing the Kafka cluster's topics failed: {exc}") from exc
+    finally:
+        admin.poll(0)  # serve its log lines
     return sum(len(topic.partitions) for topic in topics.values())
