@@ -68,35 +68,34 @@ async def test_inferences_on_two_versions_share_one_thread(tmp_path: Path, batch
     assert peak.peak == 1
 
 
-async def test_one_version_runs_as_many_merged_inferences_at_once_as_there_are_threads(
-    tmp_path: Path,
-) -> None:
+async def _peak_of_eight_requests(
+    tmp_path: Path, threads: int, max_batch_size: int, rows: int
+) -> int:
+    """Most inferences running at once while eight requests of `rows` images each hit
+    one version, with batching on."""
     base = tmp_path / "m"
     export_version(base, 1)
     peak = _Peak()
     repository = ModelRepository(model_configs(server_settings(base)), loader=peak.load)
     await repository.poll()
-    # One merged inference at a time left a core idle while the event loop answered and
-    # parsed requests: batch-64 binary V2 ran at ~13,600 images/s, 35-40 % below this.
-    plane = DataPlane(repository, threads=2, batching=(64, 0.0))
-    images = np.zeros((64, 28, 28, 1), np.float32)
+    plane = DataPlane(repository, threads=threads, batching=(max_batch_size, 0.0))
+    images = np.zeros((rows, 28, 28, 1), np.float32)
     async with anyio.create_task_group() as group:
         for _ in range(8):
             group.start_soon(plane.infer, InferRequest(ModelRef(MODEL, 1), {"images": images}))
-    assert peak.peak == 2
+    return peak.peak
+
+
+async def test_one_version_runs_as_many_merged_inferences_at_once_as_there_are_threads(
+    tmp_path: Path,
+) -> None:
+    # One merged inference at a time left a core idle while the event loop answered and
+    # parsed requests: batch-64 binary V2 ran at ~13,600 images/s, 35-40 % below this.
+    assert await _peak_of_eight_requests(tmp_path, threads=2, max_batch_size=64, rows=64) == 2
 
 
 async def test_small_requests_wait_for_the_running_inference_and_run_merged(
     tmp_path: Path,
 ) -> None:
-    base = tmp_path / "m"
-    export_version(base, 1)
-    peak = _Peak()
-    repository = ModelRepository(model_configs(server_settings(base)), loader=peak.load)
-    await repository.poll()
-    plane = DataPlane(repository, threads=4, batching=(256, 0.0))
-    images = np.zeros((1, 28, 28, 1), np.float32)
-    async with anyio.create_task_group() as group:
-        for _ in range(8):
-            group.start_soon(plane.infer, InferRequest(ModelRef(MODEL, 1), {"images": images}))
-    assert peak.peak == 1, "batch-1 requests should be merged, not run side by side"
+    peak = await _peak_of_eight_requests(tmp_path, threads=4, max_batch_size=256, rows=1)
+    assert peak == 1, "batch-1 requests should be merged, not run side by side"
