@@ -3,7 +3,7 @@ and offsets together, a nack or a failed commit shows nothing and rewinds."""
 
 import pytest
 
-from fashion_pubsub.brokers.base import Consumer, Message, OutgoingMessage
+from fashion_pubsub.brokers.base import Consumer, Message, OutgoingMessage, Publisher
 from fashion_pubsub.brokers.errors import TransactionFencedError
 from fashion_pubsub.brokers.kafka import KafkaBroker
 from fashion_pubsub.brokers.transactions import SupportsTransactions
@@ -102,3 +102,30 @@ def test_a_second_instance_with_the_same_id_fences_the_first(
             with pytest.raises(TransactionFencedError):  # and stays so: nothing to retry
                 old.consumer.nack(received)
     assert read_topic(bootstrap, topics.predictions_topic, "read_committed", idle=2.0) == []
+
+
+def test_the_batches_of_one_transaction_share_a_partition_and_the_next_turns(
+    kafka_bootstrap: str, topics: TopicSettings
+) -> None:
+    # A new partition in a transaction costs a round trip before its first message goes.
+    broker = KafkaBroker(KafkaSettings(bootstrap=kafka_bootstrap, partitions=3), topics)
+    broker.ensure_topics()
+    publish_inputs(broker, topics, 2)
+
+    def partitions(publisher: Publisher, batches: int) -> set[str]:
+        results = [
+            r for _ in range(batches) for r in publisher.publish([OutgoingMessage("k", b"v")])
+        ]
+        assert all(r.ok for r in results)
+        return {str(r.message_id).split("@")[0] for r in results}
+
+    with broker.transactional_session("partitions") as session:
+        outputs = session.publisher(topics.predictions_topic)
+        inputs = receive(session.consumer, 2)
+        first = partitions(outputs, 4)
+        session.consumer.ack(inputs[:1])  # commits: the next batch opens a new transaction
+        second = partitions(outputs, 4)
+        session.consumer.ack(inputs[1:])
+    assert len(first) == 1
+    assert len(second) == 1
+    assert first != second
