@@ -26,6 +26,7 @@ _FORMAT = re.compile(
     r"-(?P<flags>[0-9a-f]{2})(?P<rest>-.*)?"
 )
 _SAMPLED = "01"
+_ZERO_TRACE_ID, _ZERO_SPAN_ID = "0" * 32, "0" * 16
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def parse_traceparent(value: str) -> TraceContext:
         raise TraceparentError(value, "version ff is forbidden")
     if match["version"] == "00" and match["rest"]:
         raise TraceparentError(value, "version 00 has exactly four fields")
-    if set(match["trace_id"]) == {"0"} or set(match["span_id"]) == {"0"}:
+    if match["trace_id"] == _ZERO_TRACE_ID or match["span_id"] == _ZERO_SPAN_ID:
         raise TraceparentError(value, "an all-zero trace id or span id is invalid")
     return TraceContext(match["trace_id"], match["span_id"], match["flags"])
 

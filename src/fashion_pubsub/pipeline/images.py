@@ -39,11 +39,14 @@ class LoadedImage(NamedTuple):
         pixels: [28, 28] uint8.
         label: the true class a converted PNG carries, or None.
         identity: the file as it was read, so that only this file is moved afterwards.
+        changed_at: the file's change time (Unix seconds) as it was read: when it
+            appeared in the folder, since a rename into it and the last write both set it.
     """
 
     pixels: np.ndarray
     label: int | None
     identity: FileIdentity
+    changed_at: float
 
 
 def load_image(path: Path, max_bytes: int) -> LoadedImage:
@@ -58,16 +61,17 @@ def load_image(path: Path, max_bytes: int) -> LoadedImage:
         FileNotFoundError: the file is gone (handled already).
         RejectedFileError: the reason the file cannot be used.
     """
-    data, identity = _read(path, max_bytes)
+    data, opened = _read(path, max_bytes)
+    identity = FileIdentity.of(opened)
     plain = decode_plain_grayscale_png(data)
     if plain is not None and plain[0].shape == (28, 28):
         pixels, text = plain
-        return LoadedImage(pixels, label_from_text(text), identity)
+        return LoadedImage(pixels, label_from_text(text), identity, opened.st_ctime)
     try:
         pixels, label = _decode(path, data)
     except RejectedFileError as exc:
         raise RejectedFileError(path, exc.reason, identity, unfinished=exc.unfinished) from exc
-    return LoadedImage(pixels, label, identity)
+    return LoadedImage(pixels, label, identity, opened.st_ctime)
 
 
 def _decode(path: Path, data: bytes) -> tuple[np.ndarray, int | None]:
@@ -94,7 +98,9 @@ def _decode(path: Path, data: bytes) -> tuple[np.ndarray, int | None]:
         raise RejectedFileError(path, reason, unfinished=True) from exc
 
 
-def _read(path: Path, max_bytes: int) -> tuple[bytes, FileIdentity]:
+def _read(path: Path, max_bytes: int) -> tuple[bytes, os.stat_result]:
+    """The file's bytes and its status as opened (a link or anything but a regular file
+    is rejected, also one swapped in between the look and the open)."""
     status = os.lstat(path)
     _check_kind(path, status)
     try:
@@ -106,18 +112,18 @@ def _read(path: Path, max_bytes: int) -> tuple[bytes, FileIdentity]:
     try:
         opened = os.fstat(fd)
         _check_kind(path, opened)  # swapped for something else since the lstat
-        identity = FileIdentity.of(opened)
         if opened.st_size == 0:
+            identity = FileIdentity.of(opened)
             raise RejectedFileError(path, "empty file (0 bytes)", identity, unfinished=True)
         if opened.st_size > max_bytes:
             reason = f"{opened.st_size} bytes is over the {max_bytes}-byte limit for a 28x28 image"
-            raise RejectedFileError(path, reason, identity)
+            raise RejectedFileError(path, reason, FileIdentity.of(opened))
         data = _read_at_most(fd, opened.st_size)  # what has grown since is not read
     except OSError as exc:
         raise RejectedFileError(path, f"cannot be read ({exc.strerror})") from exc
     finally:
         os.close(fd)
-    return data, identity
+    return data, opened
 
 
 def _read_at_most(fd: int, limit: int) -> bytes:

@@ -156,7 +156,8 @@ class FilePublisher:
         failed = []
         debug = logger.isEnabledFor(logging.DEBUG)  # a line per image only when asked for
         for (path, identity), result in zip(sent, results, strict=True):
-            trace_id = trace_id_in(result.message.attributes)
+            # Parsed back only for a log line: it cost ~3.5 µs per file.
+            trace_id = trace_id_in(result.message.attributes) if debug or not result.ok else None
             if result.ok:
                 self._finish(path, identity)
                 if debug:
@@ -187,11 +188,6 @@ class FilePublisher:
                 return None  # sent already; only its move was left to do
         seen = time.time()
         try:
-            # The entry's change time is when it appeared: a rename into the folder and the
-            # last write both set it. Latency starts there, not at pickup, so the time a
-            # file waits for the publisher counts (docs/pipeline.md, "Latency"). lstat:
-            # a link is never followed (load_image rejects it).
-            arrived = os.lstat(path).st_ctime
             image = load_image(path, self._settings.max_image_bytes)
         except FileNotFoundError:
             return None  # already handled (a path can be announced twice)
@@ -205,13 +201,15 @@ class FilePublisher:
             return None
         # Each image starts its own trace, which follows it to its result (tracing.py).
         trace = TraceContext.start().header
+        # Latency starts when the file appeared (its change time), not at pickup, so the
+        # time a file waits for the publisher counts (docs/pipeline.md, "Latency").
         message = encode(
             image.pixels,
             path.name,
             image.label,
             seen,
             published_at=time.time(),
-            arrived_at=arrived,
+            arrived_at=image.changed_at,
             traceparent=trace,
         )
         return message, image.identity

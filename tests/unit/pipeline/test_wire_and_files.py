@@ -1,6 +1,7 @@
 """Wire format, file checks and output names, without services."""
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -81,8 +82,9 @@ def test_rgb_png_and_jpeg_are_accepted_as_grayscale(tmp_path: Path) -> None:
 
 def test_label_is_read_from_converted_png(tmp_path: Path) -> None:
     (tmp_path / "5.png").write_bytes(png_bytes(PIXELS, 4))
-    pixels, label, _ = load_image(tmp_path / "5.png", 10**6)
-    assert label == 4 and np.array_equal(pixels, PIXELS)
+    image = load_image(tmp_path / "5.png", 10**6)
+    assert image.label == 4 and np.array_equal(image.pixels, PIXELS)
+    assert image.changed_at == os.lstat(tmp_path / "5.png").st_ctime  # when it appeared
 
 
 def test_gif_is_rejected(tmp_path: Path) -> None:
