@@ -233,8 +233,8 @@ class TransactionalPublisher(KafkaPublisher):
     Every batch of one transaction goes to the same partition, the next transaction's to
     the next one. The first message to a partition in a transaction waits for a round
     trip to the coordinator (AddPartitionsToTxn) before it is sent: turning to the next
-    partition at every batch paid it up to six times per transaction, and the batch's
-    delivery took 8 ms at p90 and 27 ms at p99 (Kafka, 1,000 images/s; docs/benchmarks.md).
+    partition at every batch paid it up to six times per transaction (at 1,000 images/s
+    on Kafka a batch's publish took 8.3 ms at p90 before, 6.8 after; docs/benchmarks.md).
     """
 
     def __init__(self, session: KafkaTransactions, topic: str) -> None:

@@ -113,8 +113,8 @@ def _read(path: Path, max_bytes: int) -> tuple[bytes, os.stat_result]:
         opened = os.fstat(fd)
         _check_kind(path, opened)  # swapped for something else since the lstat
         if opened.st_size == 0:
-            identity = FileIdentity.of(opened)
-            raise RejectedFileError(path, "empty file (0 bytes)", identity, unfinished=True)
+            reason = "empty file (0 bytes)"
+            raise RejectedFileError(path, reason, FileIdentity.of(opened), unfinished=True)
         if opened.st_size > max_bytes:
             reason = f"{opened.st_size} bytes is over the {max_bytes}-byte limit for a 28x28 image"
             raise RejectedFileError(path, reason, FileIdentity.of(opened))
