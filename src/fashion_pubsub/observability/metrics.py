@@ -15,9 +15,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from fashion_pubsub.classes import CLASS_NAMES
+from fashion_pubsub.observability.batch_histogram import BatchHistogram
 
 PUBLISHER_PREFIX = "fashion_publisher"
 SUBSCRIBER_PREFIX = "fashion_subscriber"
@@ -136,14 +138,14 @@ class SubscriberMetrics(ProcessMetrics):
             buckets=_BATCH_BUCKETS,
             registry=registry,
         )
-        self.latency = Histogram(
+        self.latency = BatchHistogram(
             f"{s}_stage_latency_seconds",
             "Per image, from its result record: pickup, publish, broker, batch, predict and "
             "write are back to back and add up to end_to_end (file in the input folder to "
             "result written)",
-            ["stage"],
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
+            "stage",
+            _LATENCY_BUCKETS,
+            registry,
         )
         self.consumer_lag = Gauge(
             f"{s}_consumer_lag_messages",
@@ -158,12 +160,11 @@ class SubscriberMetrics(ProcessMetrics):
             registry=registry,
         )
         self._version_in_use: tuple[str, str] | None = None
-        # Children resolved once: a labels() lookup per image would cost more than the
-        # increment (thousands of images a second). Every class shows from the start, at
-        # zero; a stage from the first record that has it (the records name them:
-        # pipeline/latency.py, which this package does not import).
+        # Children resolved once: a labels() lookup per batch would cost more than the
+        # increment. Every class shows from the start, at zero; a stage from the first
+        # record that has it (the records name them: pipeline/latency.py, which this
+        # package does not import).
         self._by_class = {name: self.predicted_images.labels(name) for name in CLASS_NAMES}
-        self._by_stage: dict[str, Any] = {}
 
     def count(self, name: str, value: int) -> None:
         if name == "duplicates":
@@ -177,22 +178,19 @@ class SubscriberMetrics(ProcessMetrics):
 
     def predicted(self, records: Iterable[Mapping[str, Any]]) -> None:
         classes: collections.Counter[str] = collections.Counter()
+        stages: collections.defaultdict[str, list[float]] = collections.defaultdict(list)
         for record in records:
             classes[str(record.get("predicted_class", "unknown"))] += 1
             latency = record.get("latency_ms")
             if isinstance(latency, Mapping):
-                self._observe_stages(latency)
+                for stage, milliseconds in latency.items():
+                    if isinstance(milliseconds, int | float) and isinstance(stage, str):
+                        stages[stage].append(milliseconds)
         for name, count in classes.items():
             child = self._by_class.get(name) or self.predicted_images.labels(name)
             child.inc(count)
-
-    def _observe_stages(self, latency: Mapping[str, Any]) -> None:
-        for stage, milliseconds in latency.items():
-            if isinstance(milliseconds, int | float) and isinstance(stage, str):
-                child = self._by_stage.get(stage)
-                if child is None:
-                    child = self._by_stage[stage] = self.latency.labels(stage)
-                child.observe(max(milliseconds, 0.0) / 1000)
+        for stage, values in stages.items():
+            self.latency.observe(stage, np.maximum(values, 0.0) / 1000)
 
     def batch(self, size: int) -> None:
         self.batch_size.observe(size)
