@@ -14,7 +14,6 @@ import hashlib
 import logging
 import os
 import re
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,9 +57,8 @@ def write_output(
     base = f"{safe_stem(source_file, tag)}-{safe_class_name(class_name)}"
     root = _resolved(folder)
     for name in _names(base, tag):
-        target = _inside(root, name)
-        if target is not None and _claim(target, data):
-            return target
+        if _plain(name) and _claim(root / name, data):
+            return root / name
     raise OutputPathError(f"{folder / base}: every name is taken by other images or unsafe")
 
 
@@ -84,26 +82,15 @@ def _resolved(folder: Path) -> Path:
     return folder.resolve()
 
 
-def _inside(root: Path, name: str) -> Path | None:
-    """`root / name` if, resolved, it is a direct child of the resolved `root`; else None.
-
-    `root` is resolved and `name` is one plain component, so only a symbolic link at
-    `name` itself could lead elsewhere: one `lstat` instead of `realpath`'s walk over
-    every component (~20 µs per image, measured).
-    """
+def _plain(name: str) -> bool:
+    """Whether `name` is one plain component, so that `root / name` is a direct child of
+    the resolved `root`. Then only a symbolic link at `name` itself could lead elsewhere,
+    and `_claim` never follows one: the hard link fails on any existing name, and an
+    existing one is opened with O_NOFOLLOW."""
     if "/" in name or "\0" in name or name in ("", ".", ".."):  # never from safe_stem
         log_event(logger, "output_name_unsafe", logging.WARNING, name=name)
-        return None
-    target = root / name
-    try:
-        is_link = stat.S_ISLNK(os.lstat(target).st_mode)
-    except FileNotFoundError:
-        return target
-    resolved = Path(os.path.realpath(target)) if is_link else target
-    if resolved != target:
-        log_event(logger, "output_name_unsafe", logging.WARNING, name=name, resolved=resolved)
-        return None
-    return target
+        return False
+    return True
 
 
 def _claim(target: Path, data: bytes) -> bool:
@@ -114,13 +101,17 @@ def _claim(target: Path, data: bytes) -> bool:
         os.link(temporary, target)  # atomic, and never replaces an existing name
         return True
     except FileExistsError:
+        if os.path.islink(target):
+            log_event(logger, "output_name_unsafe", logging.WARNING, name=target.name)
+            return False
         return _holds(target, data)
     finally:
         os.unlink(temporary)
 
 
-def _write_temporary(target: Path, data: bytes) -> Path:
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+def _write_temporary(target: Path, data: bytes) -> str:
+    folder, name = os.path.split(target)  # strings: pathlib's with_name cost ~3 µs here
+    temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_FOLLOW
     try:
         fd = os.open(temporary, flags, 0o644)
