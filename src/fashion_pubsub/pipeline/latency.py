@@ -19,14 +19,15 @@ finish the batch before. The publish confirmation cannot travel with the message
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 STAGES = ("pickup", "publish", "broker", "batch", "predict", "write")
 """The stages in order; a record's `latency_ms` has each, plus `end_to_end`."""
 
 
-@dataclass(frozen=True)
-class Timestamps:
-    """Unix times (seconds) of one image on its way through the pipeline.
+class Timestamps(NamedTuple):
+    """Unix times (seconds) of one image on its way through the pipeline. A tuple, in
+    stage order: one is built per image, ~3x faster than a frozen dataclass.
 
     Args:
         arrived: the file appeared in the input folder.
@@ -74,17 +75,8 @@ def breakdown(times: Timestamps) -> dict[str, float]:
     Args:
         times: the image's timestamps.
     """
-    points = (
-        times.arrived,
-        times.seen,
-        times.published,
-        times.received,
-        times.predict_started,
-        times.predicted,
-        times.written,
-    )
     stages = {
         name: round((end - start) * 1000, 3)
-        for name, start, end in zip(STAGES, points, points[1:], strict=False)
+        for name, start, end in zip(STAGES, times, times[1:], strict=False)
     }
     return {"end_to_end": round((times.written - times.arrived) * 1000, 3), **stages}

@@ -14,6 +14,7 @@ import logging
 import time
 from typing import NamedTuple
 
+import numpy as np
 import orjson
 
 from fashion_pubsub.brokers.base import OutgoingMessage, Publisher
@@ -105,16 +106,20 @@ class Recorder:
         outcome = Outcome()
         written: list[Written] = []
         for group, prediction, times in classified:
-            # checked per image: the batch before may have recorded some meanwhile
-            labels = prediction.probabilities.argmax(axis=1)
+            # Python numbers for the whole group at once: numpy scalars one by one cost
+            # ~1 µs per image.
+            probabilities = prediction.probabilities
+            labels = probabilities.argmax(axis=1)
+            confidences = probabilities[np.arange(len(labels)), labels].tolist()
             fresh = Written([], [])
-            for item, label, row in zip(group, labels, prediction.probabilities, strict=True):
+            for item, label, confidence in zip(group, labels.tolist(), confidences, strict=True):
+                # checked per image: the batch before may have recorded some meanwhile
                 if self.recorded(item.image.image_id):
                     outcome.ack += item.messages
                     self._stats.add(duplicates=len(item.messages))
                     continue
                 try:
-                    answer = (int(label), float(row[label]), prediction.model_version)
+                    answer = (label, confidence, prediction.model_version)
                     record = self._write(item, answer, times)
                 except Exception as exc:  # noqa: BLE001 - this image's failure, or retry later
                     log_event(logger, "record_failed", logging.WARNING, images=1, error=exc)
