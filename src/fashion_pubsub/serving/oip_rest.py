@@ -180,7 +180,9 @@ def _describe(tensor: Any) -> tuple[str, list[int], str]:
 
 def _check_shape(name: str, shape: Any) -> None:
     """A shape is a short list of non-negative integers with a sane element count; its
-    product is computed exactly (numpy's would wrap around past int64)."""
+    product is computed exactly (numpy's would wrap around past int64), with a zero
+    dimension counted as one: numpy multiplies every dimension, so it cannot make even
+    the empty array of [0, 2**62]."""
     if not isinstance(shape, list) or not all(
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
@@ -191,10 +193,10 @@ def _check_shape(name: str, shape: Any) -> None:
         raise InvalidInputError(
             f"input {name!r}: shape has {len(shape)} dimensions; at most {MAX_RANK}"
         )
-    if math.prod(shape) > MAX_ELEMENTS:
+    if math.prod(max(d, 1) for d in shape) > MAX_ELEMENTS:
         raise InvalidInputError(
-            f"input {name!r}: shape {_brief(shape)} holds more than {MAX_ELEMENTS} values; "
-            "send smaller batches"
+            f"input {name!r}: shape {_brief(shape)} holds more than {MAX_ELEMENTS} values "
+            "(a zero dimension counted as one); send smaller batches"
         )
 
 

@@ -61,6 +61,8 @@ def test_one_value_fills_the_shape_as_in_tensorflow() -> None:
         (tensor(tf.DT_FLOAT, [2, 2], float_val=[1.0, 2.0]), "do not fill shape"),
         (tensor(tf.DT_FLOAT, [2, -1], float_val=[1.0]), "negative dimension"),
         (tensor(tf.DT_FLOAT, [2**40, 2**40], tensor_content=b"1234"), "far too large"),
+        # No values, yet numpy cannot make the array: its other dimensions still multiply.
+        (tensor(tf.DT_FLOAT, [0, 2**31, 2**31, 2**31]), "far too large"),
     ],
 )
 def test_bad_tensors_are_invalid_input(proto: tf.TensorProto, reason: str) -> None:
@@ -95,6 +97,7 @@ def test_oip_raw_and_typed_inputs_give_the_same_array() -> None:
         ("UINT8", [1, 3, 4], bytes(13), "needs 12 bytes"),
         ("UINT8", [1, 3, 4], None, "do not fill shape"),
         ("FP32", [2**62, 4], bytes(4), "far too large"),
+        ("FP32", [0, 2**62], b"", "far too large"),
     ],
 )
 def test_bad_oip_inputs_are_invalid_input(

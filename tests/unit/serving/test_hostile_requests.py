@@ -47,6 +47,7 @@ def _binary_infer(shape: list[int], payload: bytes, datatype: str = "UINT8") -> 
         ([2**62, 4], "more than"),  # the product wraps around in int64
         ([2**40, 2**40, 2**40], "more than"),
         ([2**63 - 1, 2], "more than"),
+        ([0, 2**62], "more than"),  # no values, but numpy cannot make even the empty array
         ([1] * 100, "dimensions"),  # numpy allows 64
         ([1, -28, 28], "non-negative"),
         ([1, 28.0, 28], "non-negative"),
@@ -62,11 +63,20 @@ async def test_absurd_binary_shapes_are_400(
     assert fragment in response.json()["error"]
 
 
-async def test_absurd_json_shape_is_400(client: httpx.AsyncClient) -> None:
-    body = {"inputs": [{"name": "images", "shape": [1] * 100, "datatype": "FP32", "data": [1]}]}
+@pytest.mark.parametrize(
+    ("shape", "data", "fragment"),
+    [
+        ([1] * 100, [1], "dimensions"),
+        ([0, 2**60], [], "more than"),  # found by test_request_properties: it was a 500
+    ],
+)
+async def test_absurd_json_shape_is_400(
+    client: httpx.AsyncClient, shape: list[int], data: list[int], fragment: str
+) -> None:
+    body = {"inputs": [{"name": "images", "shape": shape, "datatype": "UINT8", "data": data}]}
     response = await client.post(INFER, json=body)
-    assert response.status_code == 400
-    assert "dimensions" in response.json()["error"]
+    assert response.status_code == 400, response.text
+    assert fragment in response.json()["error"]
 
 
 @pytest.mark.parametrize(

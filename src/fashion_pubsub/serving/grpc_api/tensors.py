@@ -3,6 +3,7 @@ Protocol's typed contents and raw bytes. Every check of what a client sent happe
 before anything is allocated from a client's shape: a shape must match the data it
 comes with, so a forged shape cannot make the server allocate."""
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -156,12 +157,14 @@ def _shape(name: str, dims: Sequence[int]) -> tuple[int, ...]:
 
 
 def _count(name: str, shape: tuple[int, ...]) -> int:
-    count = 1
+    bound = 1
     for dim in shape:
-        count *= dim
-        if count > _MAX_VALUES:
+        # A zero dimension counts as one: numpy multiplies every dimension, so it cannot
+        # make even the empty array of [0, 2**62].
+        bound *= max(dim, 1)
+        if bound > _MAX_VALUES:
             raise InvalidInputError(f"input {name!r}: shape {list(shape)} is far too large")
-    return count
+    return math.prod(shape)
 
 
 def _from_bytes(name: str, data: bytes, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
