@@ -18,15 +18,12 @@ from fashion_pubsub.serving.dataplane import (
 )
 from fashion_pubsub.serving.errors import InvalidInputError
 from fashion_pubsub.serving.http_io import data_plane, dump_json, json_response, read_body
-from fashion_pubsub.serving.runtime import NUMPY_DTYPES, TensorSpec
+from fashion_pubsub.serving.runtime import MAX_VALUES, NUMPY_DTYPES, TensorSpec, shape_fits
 
 HEADER_LENGTH = "inference-header-content-length"
 EXTENSIONS = ["binary_tensor_data"]
 # numpy allows 64 dimensions; no model here takes more than a handful.
 MAX_RANK = 32
-# One tensor's values; far above what a body within --max_body_bytes can carry, so it
-# only stops shapes whose size would overflow or exhaust memory.
-MAX_ELEMENTS = 2**31
 _DATATYPES = tuple(NUMPY_DTYPES)
 
 
@@ -179,10 +176,8 @@ def _describe(tensor: Any) -> tuple[str, list[int], str]:
 
 
 def _check_shape(name: str, shape: Any) -> None:
-    """A shape is a short list of non-negative integers with a sane element count; its
-    product is computed exactly (numpy's would wrap around past int64), with a zero
-    dimension counted as one: numpy multiplies every dimension, so it cannot make even
-    the empty array of [0, 2**62]."""
+    """A shape is a short list of non-negative integers that numpy can make an array of
+    with a sane element count (`shape_fits`)."""
     if not isinstance(shape, list) or not all(
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
@@ -193,9 +188,9 @@ def _check_shape(name: str, shape: Any) -> None:
         raise InvalidInputError(
             f"input {name!r}: shape has {len(shape)} dimensions; at most {MAX_RANK}"
         )
-    if math.prod(max(d, 1) for d in shape) > MAX_ELEMENTS:
+    if not shape_fits(shape):
         raise InvalidInputError(
-            f"input {name!r}: shape {_brief(shape)} holds more than {MAX_ELEMENTS} values "
+            f"input {name!r}: shape {_brief(shape)} holds more than {MAX_VALUES} values "
             "(a zero dimension counted as one); send smaller batches"
         )
 

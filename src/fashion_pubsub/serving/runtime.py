@@ -7,6 +7,7 @@ to what the model was exported with, so protocol code never needs to know.
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,28 @@ NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
     "FP32": np.dtype(np.float32),
     "FP64": np.dtype(np.float64),
 }
+
+
+# One tensor's values, for every protocol: far above what any request within the body and
+# message size limits can carry (2**31 float32 values are 8 GiB), so it only stops shapes
+# whose size would overflow or exhaust memory.
+MAX_VALUES = 2**31
+
+
+def shape_fits(shape: Sequence[int]) -> bool:
+    """Whether numpy can make an array of `shape` (non-negative dimensions) holding at
+    most MAX_VALUES values. The product is exact (numpy's int64 one wraps around, so
+    [2**62, 4] would look like 0 values) and stops early, however many dimensions a
+    client sends; a zero dimension counts as one, since numpy multiplies every dimension
+    and cannot make even the empty array of [0, 2**62]."""
+    bound = 1
+    for dim in shape:
+        bound *= max(dim, 1)
+        if bound > MAX_VALUES:
+            return False
+    return True
+
+
 DATATYPES_BY_NUMPY = {dtype: name for name, dtype in NUMPY_DTYPES.items()}
 # Image inputs of this project carry raw pixels; the model normalises them itself.
 _PIXEL_RANGE = (0.0, 255.0)

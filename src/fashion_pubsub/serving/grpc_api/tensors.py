@@ -12,7 +12,7 @@ import numpy as np
 from fashion_pubsub.serving.errors import InvalidInputError
 from fashion_pubsub.serving.protos import inference_pb2 as oip
 from fashion_pubsub.serving.protos import tensorflow_pb2 as tf
-from fashion_pubsub.serving.runtime import NUMPY_DTYPES
+from fashion_pubsub.serving.runtime import NUMPY_DTYPES, shape_fits
 
 # TensorFlow dtypes served, and the TensorProto field that carries each when not packed
 # in tensor_content (TensorFlow puts 8- and 16-bit integers in int_val).
@@ -47,9 +47,6 @@ _OIP_FIELDS = {
     "FP32": "fp32_contents",
     "FP64": "fp64_contents",
 }
-# No request holds more values than this (2**31 float32 values are 8 GiB, far over any
-# message size limit); it bounds the arithmetic on forged shapes.
-_MAX_VALUES = 2**31
 
 
 def from_tensor_proto(name: str, proto: tf.TensorProto) -> np.ndarray:
@@ -157,13 +154,8 @@ def _shape(name: str, dims: Sequence[int]) -> tuple[int, ...]:
 
 
 def _count(name: str, shape: tuple[int, ...]) -> int:
-    bound = 1
-    for dim in shape:
-        # A zero dimension counts as one: numpy multiplies every dimension, so it cannot
-        # make even the empty array of [0, 2**62].
-        bound *= max(dim, 1)
-        if bound > _MAX_VALUES:
-            raise InvalidInputError(f"input {name!r}: shape {list(shape)} is far too large")
+    if not shape_fits(shape):
+        raise InvalidInputError(f"input {name!r}: shape {list(shape)} is far too large")
     return math.prod(shape)
 
 
