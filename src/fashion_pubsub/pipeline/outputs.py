@@ -57,8 +57,11 @@ def write_output(
     base = f"{safe_stem(source_file, tag)}-{safe_class_name(class_name)}"
     root = _resolved(folder)
     for name in _names(base, tag):
-        if _plain(name) and _claim(root / name, data):
-            return root / name
+        if not _plain(name):
+            continue
+        target = root / name
+        if _claim(target, data):
+            return target
     raise OutputPathError(f"{folder / base}: every name is taken by other images or unsafe")
 
 
