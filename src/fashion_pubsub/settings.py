@@ -198,6 +198,9 @@ class PublisherSettings(BaseSettings):
     # How long a batch may wait to fill behind a backlog (pipeline/batching.py);
     # otherwise what is waiting goes at once (see FilePublisher._next_batch).
     max_wait_seconds: float = Field(default=0.005, ge=0)
+    # How long a batch may wait to fill while files come closer together than that
+    # (batching.StreamPace); 0: never.
+    stream_wait_seconds: float = Field(default=0.0015, ge=0)
     max_image_bytes: int = Field(default=1_000_000, ge=1)
     # Test hook (no flag): SIGKILL itself once this many images are confirmed by the
     # broker, before their files move, so the next run sends them again.

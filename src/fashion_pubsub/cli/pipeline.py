@@ -97,6 +97,14 @@ def _service_args(
     "Where unusable files go, with a .reason note (unset: rejected/ beside --input).",
 )
 @_service_options(PublisherSettings, "Most files per broker batch.", "files", "publisher_port")
+@setting(
+    PublisherSettings,
+    "stream_wait_seconds",
+    "--stream-wait",
+    type=float,
+    help="While files come closer together than this, seconds a batch may wait for "
+    "more (fewer, fuller broker requests); 0: never.",
+)
 def publish(broker: str | None, **flags: Any) -> None:
     """Publish images dropped into --input to the input topic (the old publisher.py)."""
     from fashion_pubsub.pipeline.service import run_publisher

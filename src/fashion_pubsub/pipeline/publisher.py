@@ -19,7 +19,7 @@ from pathlib import Path
 from fashion_pubsub.brokers.base import OutgoingMessage, Publisher
 from fashion_pubsub.files import FileIdentity, candidates, move_unique, write_atomically
 from fashion_pubsub.logs import log_event
-from fashion_pubsub.pipeline.batching import is_backlog
+from fashion_pubsub.pipeline.batching import StreamPace, is_backlog
 from fashion_pubsub.pipeline.errors import RejectedFileError
 from fashion_pubsub.pipeline.folders import (
     REASON_SUFFIX,
@@ -56,6 +56,7 @@ class FilePublisher:
         self._rejected = settings.rejected_path().resolve()
         self._own_names = {self._published.name, self._rejected.name}
         self._ready: queue.Queue[Path] = queue.Queue()
+        self._pace = StreamPace(settings.stream_wait_seconds)
         self._later: list[tuple[float, Path]] = []  # (when, path): looked at again then
         self._confirmed: dict[Path, FileIdentity] = {}  # sent, but not moved yet
         self._left: set[FileIdentity] = set()  # rejected but unmovable: noted once
@@ -111,9 +112,10 @@ class FilePublisher:
         """The next files to send, at most `batch_size`: adaptive batching.
 
         What is waiting is taken at once; idle (nothing waiting when asked), the first
-        file to come goes at once with whatever came with it. Only behind a backlog may
-        the batch take `max_wait_seconds` to fill, so under load the per-batch costs are
-        shared by more files (pipeline/batching.py says what was measured).
+        file to come goes at once with whatever came with it. Behind a backlog the batch
+        may take `max_wait_seconds` to fill, and in a steady stream of files closer
+        together than `stream_wait_seconds` that long, so the per-batch costs are shared
+        by more files (pipeline/batching.py says what was measured).
         """
         try:
             first = self._ready.get_nowait()
@@ -124,8 +126,9 @@ class FilePublisher:
             except queue.Empty:
                 return []
         batch, seen = [first], {first}
-        window = self._settings.max_wait_seconds if backlog else 0.0
-        deadline = time.monotonic() + window
+        start = time.monotonic()
+        window = self._settings.max_wait_seconds if backlog else self._pace.window(start)
+        deadline = start + window
         while len(batch) < self._settings.batch_size and not stop.is_set():
             try:
                 path = self._ready.get(timeout=max(deadline - time.monotonic(), 0))
@@ -134,6 +137,7 @@ class FilePublisher:
             if path not in seen:
                 seen.add(path)
                 batch.append(path)
+        self._pace.taken(start, len(batch))
         return batch
 
     def publish_files(self, paths: list[Path]) -> None:

@@ -1,5 +1,6 @@
 """Adaptive batching: what is waiting goes at once; only behind a backlog (an eighth of a
-batch waiting) may a batch wait `max_wait` to fill. And the publisher dates each file
+batch waiting) may a batch wait `max_wait` to fill, and in the publisher also in a steady
+stream of files closer together than `stream_wait`. And the publisher dates each file
 from its arrival."""
 
 import os
@@ -12,6 +13,7 @@ import numpy as np
 
 from fashion_pubsub.brokers.memory import MemoryBroker
 from fashion_pubsub.data.convert import png_bytes
+from fashion_pubsub.pipeline.batching import StreamPace
 from fashion_pubsub.pipeline.publisher import FilePublisher
 from fashion_pubsub.pipeline.stats import Stats
 from fashion_pubsub.settings import PublisherSettings, TopicSettings
@@ -81,6 +83,33 @@ def test_a_few_files_waiting_go_at_once_whatever_the_max_wait(tmp_path: Path) ->
     ready = _queued(publisher, paths)
     assert publisher._next_batch(threading.Event()) == paths
     assert all(t == 0 for t in ready.timeouts)
+
+
+def test_in_a_steady_stream_a_batch_waits_for_the_next_file(tmp_path: Path) -> None:
+    # The batch before just started: files are coming closer together than the stream
+    # wait, so the next batch waits for company (up to a full batch of two).
+    publisher, _ = _publisher(tmp_path, batch_size=2, max_wait_seconds=0, stream_wait_seconds=60)
+    first, second, third = (tmp_path / f"{n}.png" for n in range(3))
+    ready = _queued(publisher, [first])
+    assert publisher._next_batch(threading.Event()) == [first]
+    ready.put(second)
+    late = threading.Timer(0.05, ready.put, args=(third,))
+    late.start()
+    assert publisher._next_batch(threading.Event()) == [second, third]
+    late.join()
+
+
+def test_a_stream_pace_waits_only_while_items_come_closer_than_the_stream_wait() -> None:
+    pace = StreamPace(stream_wait=0.002)
+    assert pace.window(100.0) == 0  # nothing came before: at once
+    pace.taken(100.0, size=3)
+    assert pace.window(100.003) == 0.002  # three in 3 ms: 1 ms apart
+    assert pace.window(100.009) == 0  # three in 9 ms: 3 ms apart
+    pace.taken(100.009, size=1)
+    assert pace.window(101.0) == 0  # after a pause the first goes at once
+    never = StreamPace(stream_wait=0)
+    never.taken(100.0, size=500)
+    assert never.window(100.0001) == 0
 
 
 def test_a_batch_takes_what_is_waiting_up_to_the_batch_size(tmp_path: Path) -> None:
