@@ -38,8 +38,8 @@ class StreamPace:
     without it: at 1,000 files/s the publisher sent one or two files per batch, and each
     batch cost a produce request, its confirmation and a fetch on Kafka, whose broker then
     used ~40 % of a core (~400 µs per image, against ~47 in a burst). Waiting 1.5 ms while
-    files come less than 1.5 ms apart cut the broker's CPU by a quarter to a third at
-    1,000 and 2,000 files/s, and p99 was lower in 11 of 13 alternating pairs there; at 200
+    files come less than 1.5 ms apart cut the broker's CPU by a sixth to a third at
+    1,000 and 2,000 files/s, and p99 was lower in 11 of 14 alternating pairs there; at 200
     files/s (5 ms apart) it never waits (docs/benchmarks.md, "A steady stream's batches").
 
     The rate is read from the batch before: its size over the time since it started,
