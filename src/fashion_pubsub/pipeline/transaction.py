@@ -3,9 +3,10 @@
 A commit is a broker round trip (send_offsets_to_transaction, then commit_transaction:
 tens of ms on a 3-node cluster) awaited on the subscriber's main thread; one per batch
 cost 55 % of the throughput there. So settled batches join one open transaction, which
-commits when `interval` has passed since its first batch joined, and also when the
-input is idle, before a rebalance hands partitions away, while the model server is
-down, and at close (the subscriber calls `commit` then).
+commits when `interval` has passed since its first batch began publishing into it
+(`due`), and also when the input is idle, before a rebalance hands partitions away,
+while the model server is down, and at close. The subscriber calls `commit` then, once
+every batch publishing into the transaction has settled.
 
 What each batch guaranteed alone still holds for all of them together:
 
@@ -40,14 +41,15 @@ logger = logging.getLogger(__name__)
 class OpenTransaction:
     """The batches settled since the last commit; commits or aborts them as one.
 
-    Call `add`, `commit` and `abort` only while no batch is being recorded: the
-    recorder's kept records must be exactly those of the batches added.
+    Call `commit` and `abort` only while no batch is being recorded: the recorder's kept
+    records must be exactly those of the batches added, and a batch still publishing
+    would put predictions into a commit whose offsets do not cover them.
 
     Args:
         session: the transactional session of `consumer` and the publishers.
         recorder: keeps the records of the open transaction (deferred mode).
         journal: holds the records while their commit is under way.
-        interval: seconds from the first batch to the commit; 0 commits every batch.
+        interval: seconds from the first batch to the commit (`due`); 0: every batch.
         clock: seconds, for the interval.
     """
 
@@ -67,12 +69,25 @@ class OpenTransaction:
         self._clock = clock
         self._messages: list[Message] = []  # every message handed out in it
         self._ack: list[Message] = []
-        self._since: float | None = None  # when its first batch joined; None: empty
+        self._since: float | None = None  # its first batch began publishing; None: empty
         self.rewinds = 0  # times the input went back to the committed offsets
 
+    def publishing(self) -> None:
+        """A batch begins publishing into the transaction: the interval runs from the
+        first one."""
+        if self._since is None:
+            self._since = self._clock()
+
+    @property
+    def due(self) -> bool:
+        """Whether the interval has passed since the first batch began publishing (or
+        joined) into the open transaction: time to commit."""
+        return self._since is not None and self._clock() - self._since >= self._interval
+
     def add(self, messages: Sequence[Message], ack: Sequence[Message]) -> None:
-        """A settled batch joins; commits if the interval has passed. A batch not wholly
-        done (a message in `messages` but not in `ack`) aborts the whole transaction.
+        """A settled batch joins. A batch not wholly done (a message in `messages` but
+        not in `ack`) aborts the whole transaction instead. The caller commits when `due`,
+        once no batch is publishing into the transaction any more.
 
         Args:
             messages: the batch.
@@ -86,8 +101,6 @@ class OpenTransaction:
             self._since = self._clock()
         self._messages += messages
         self._ack += ack
-        if self._clock() - self._since >= self._interval:
-            self.commit()
 
     def commit(self) -> None:
         """Commit the open transaction, if any, then log its records; if it aborts, every

@@ -242,3 +242,102 @@ def test_an_unforeseen_failure_gives_back_every_batch_of_the_transaction(
         step_until_done(subscriber, broker)
     assert sorted(prediction_ids(broker)) == keys(messages)
     assert sorted(logged_ids(settings)) == keys(messages)
+
+
+def held_publishes(broker: MemoryBroker, key: str) -> threading.Event:
+    """Hold the publish of `key`'s prediction until the returned event is set, as
+    librdkafka holds the first publish after a commit (20 ms) when the coordinator has
+    not finished that commit yet."""
+    release = threading.Event()
+
+    def hold(topic: str, message: OutgoingMessage) -> None:
+        if topic == broker.topics.predictions_topic and message.key == key:
+            release.wait(10)
+
+    broker.on_publish(hold)
+    return release
+
+
+SMALL = 4  # images per batch of a steady stream: no backlog for a batch size of 64
+
+
+def stream_settings(folder: Path) -> SubscriberSettings:
+    return SubscriberSettings(
+        output_dir=folder, batch_size=64, max_wait_seconds=0, transaction_interval_seconds=NEVER
+    )
+
+
+def stream_steps(
+    subscriber: ImageSubscriber, broker: MemoryBroker, messages: list[OutgoingMessage]
+) -> None:
+    """A steady stream: SMALL messages come, the subscriber takes them as one batch."""
+    for start in range(0, len(messages), SMALL):
+        publish(broker, messages[start : start + SMALL])
+        steps(subscriber, 1)
+
+
+def test_a_batch_slow_to_publish_does_not_hold_the_batches_after_it(tmp_path: Path) -> None:
+    broker, settings = make_broker(), stream_settings(tmp_path)
+    messages = image_messages(3 * SMALL)
+    release = held_publishes(broker, messages[0].key)
+    with subscriber_on(broker, settings) as (subscriber, _):
+        stepping = threading.Thread(target=stream_steps, args=(subscriber, broker, messages))
+        stepping.start()
+        stepping.join(5)
+        held_back = stepping.is_alive()
+        files = wait_for_files(tmp_path, len(messages))
+        release.set()
+        stepping.join()
+        assert not held_back, "the next batches waited for the first one's publish"
+        assert files == len(messages), "the later batches' files waited for the broker"
+        assert broker.committed() == {} and logged_ids(settings) == []
+        assert subscriber.step(threading.Event()) == 0  # idle: all three commit together
+        assert broker.committed() == {0: len(messages)}
+        assert broker.committed_transactions == 1
+    assert sorted(prediction_ids(broker)) == keys(messages)
+    assert sorted(logged_ids(settings)) == keys(messages)
+
+
+def test_behind_a_backlog_each_batch_waits_for_the_one_before(tmp_path: Path) -> None:
+    """So that batches fill in a burst: not waiting made bursts slower."""
+    broker, settings = make_broker(), settings_in(tmp_path, NEVER)
+    messages = image_messages(2 * BATCH)
+    publish(broker, messages)
+    release = held_publishes(broker, messages[0].key)
+    with subscriber_on(broker, settings) as (subscriber, _):
+        stepping = threading.Thread(target=steps, args=(subscriber, 2))
+        stepping.start()
+        stepping.join(0.5)
+        waited = stepping.is_alive()
+        release.set()
+        stepping.join()
+        assert waited, "the second full batch did not wait for the first one's publish"
+    assert sorted(prediction_ids(broker)) == keys(messages)
+
+
+def test_a_batch_not_wholly_done_aborts_the_batches_publishing_after_it(tmp_path: Path) -> None:
+    broker, settings = make_broker(), stream_settings(tmp_path)
+    messages = image_messages(3 * SMALL)
+    refused = messages[1].key  # in the first batch, which is still publishing
+    broker.fail_publishes(
+        broker.topics.predictions_topic, "refused", when=lambda m: m.key == refused, times=1
+    )
+    release = held_publishes(broker, messages[0].key)
+    with subscriber_on(broker, settings) as (subscriber, _):
+        stream_steps(subscriber, broker, messages)  # the later batches publish behind it
+        release.set()
+        assert subscriber.step(threading.Event()) == 0  # the first settles: not done
+        assert broker.aborted_transactions == 1 and broker.committed() == {}
+        aborted = {m.key for m in broker.aborted(broker.topics.predictions_topic)}
+        assert set(keys(messages[SMALL:])) <= aborted, "the later batches were kept"
+        step_until_done(subscriber, broker)
+    assert sorted(prediction_ids(broker)) == keys(messages)
+    assert sorted(logged_ids(settings)) == keys(messages)
+
+
+def wait_for_files(folder: Path, count: int) -> int:
+    """How many output files `folder` has once it has `count`, or after 5 s."""
+    deadline = time.monotonic() + 5
+    while len(list(folder.glob("*.png"))) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return len(list(folder.glob("*.png")))
