@@ -11,18 +11,18 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 NAME_MAX = 255  # bytes in one path component (ext4, xfs, tmpfs, btrfs)
 _COPY_CHUNK = 1 << 20
 _LONGEST_EXTENSION = 32  # bytes; a longer "extension" is just part of the name
 
 
-@dataclass(frozen=True)
-class FileIdentity:
+class FileIdentity(NamedTuple):
     """What makes "the same file": its inode, and its size and modification time (a
-    file rewritten in place keeps its inode but not both of those).
+    file rewritten in place keeps its inode but not both of those). A tuple: the
+    publisher builds and compares two per file, each ~3x cheaper than a frozen dataclass's.
 
     Args:
         device: st_dev.

@@ -45,6 +45,15 @@ class MessageLimits:
     key_is_attribute: bool = False
     attribute_overhead: int = 0
 
+    @property
+    def total_only(self) -> bool:
+        """Only the message's total size is limited (Kafka)."""
+        return (
+            self.max_attributes is None
+            and self.max_attribute_key_bytes is None
+            and self.max_attribute_value_bytes is None
+        )
+
 
 # Pub/Sub's documented quotas: 10 MB per message (and per Publish request), 100
 # attributes, 256-byte attribute names, 1024-byte attribute values.
@@ -68,6 +77,17 @@ def _length(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
+def _bound(message: OutgoingMessage, limits: MessageLimits) -> int:
+    """At least `size_of`, counted in C: UTF-8 takes at most 4 bytes per character."""
+    attributes = message.attributes
+    characters = len(message.key) + sum(map(len, attributes)) + sum(map(len, attributes.values()))
+    count = len(attributes)
+    if limits.key_is_attribute:
+        characters += len("key")
+        count += 1
+    return len(message.payload) + 4 * characters + limits.attribute_overhead * count
+
+
 def size_of(message: OutgoingMessage, limits: MessageLimits) -> int:
     """Bytes the message counts against `limits.max_message_bytes`."""
     key = _length(message.key)
@@ -80,8 +100,11 @@ def size_of(message: OutgoingMessage, limits: MessageLimits) -> int:
 
 
 def check(message: OutgoingMessage, limits: MessageLimits) -> MessageTooLargeError | None:
-    """Why the broker would refuse the message for its size, or None if it fits. One pass
-    over the attributes, 1-3 µs a message here: it runs for every message published."""
+    """Why the broker would refuse the message for its size, or None if it fits. It runs
+    for every message published: the exact pass over the attributes took ~1.3 µs a
+    message here, the bound first ~0.6 µs."""
+    if limits.total_only and _bound(message, limits) <= limits.max_message_bytes:
+        return None
     size = len(message.payload) + _length(message.key)
     count = len(message.attributes)
     long_names: list[str] = []

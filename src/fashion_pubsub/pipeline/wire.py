@@ -8,7 +8,7 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,11 +24,12 @@ MAX_SOURCE_FILE = 4096  # PATH_MAX: longer is no file name
 _IMAGE_ID = re.compile(r"[0-9a-f]{32}")
 _LABEL = re.compile(r"[0-9]")
 _TIME = re.compile(r"[0-9]{1,11}(?:\.[0-9]{1,9})?")  # up to year 5138, to the nanosecond
+_TEXT = frozenset({str})
 
 
-@dataclass(frozen=True)
-class ImageMessage:
-    """A decoded image message.
+class ImageMessage(NamedTuple):
+    """A decoded image message. A tuple: one is built per image, and a frozen dataclass
+    of nine fields took ~1.3 µs to build against ~0.5.
 
     `trace` continues the message's W3C trace (a new span of the same trace id), or is a
     new trace when it had none or an invalid one; `trace_error` then says why.
@@ -41,7 +42,7 @@ class ImageMessage:
     seen_at: float
     published_at: float
     arrived_at: float
-    trace: TraceContext = field(default_factory=TraceContext.start)
+    trace: TraceContext
     trace_error: str | None = None
 
 
@@ -128,11 +129,14 @@ def decode(message: Message) -> ImageMessage:
     if message.defect is not None:
         raise WireFormatError(message.defect)
     attributes = message.attributes
-    not_text = sorted(str(k) for k, v in attributes.items() if not isinstance(v, str))
-    if not_text:
-        raise WireFormatError(f"attribute(s) {not_text[:5]} are not text")
-    missing = [key for key in REQUIRED if not attributes.get(key)]
-    if missing:
+    # The usual case in C (`map`), the exact reason only when it fails: decoding runs for
+    # every image, and the two Python-level scans were ~2 µs of its ~7.
+    if not _TEXT.issuperset(map(type, attributes.values())):
+        not_text = sorted(str(k) for k, v in attributes.items() if not isinstance(v, str))
+        if not_text:
+            raise WireFormatError(f"attribute(s) {not_text[:5]} are not text")
+    if not all(map(attributes.get, REQUIRED)):
+        missing = [key for key in REQUIRED if not attributes.get(key)]
         raise WireFormatError(f"missing attribute(s) {missing}")
     if attributes["schema"] != SCHEMA_VERSION:
         raise WireFormatError(f"schema {_shown(attributes['schema'])} is not {SCHEMA_VERSION!r}")

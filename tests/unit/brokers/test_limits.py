@@ -14,6 +14,7 @@ from fashion_pubsub.brokers.limits import (
     check,
     kafka_limits,
     shrink_to_fit,
+    size_of,
 )
 
 KAFKA = kafka_limits(1_000_000)
@@ -96,6 +97,24 @@ def test_whatever_comes_in_the_shrunk_message_fits(
         shrunk = shrink_to_fit(message, limits, keep=["dead_letter_reason"])
         assert check(shrunk, limits) is None
         assert shrunk.attributes["dead_letter_reason"] == REASON["dead_letter_reason"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    key=st.text(max_size=20),
+    below=st.integers(-2_000, 2_000),
+    attributes=st.dictionaries(st.text(max_size=20), st.text(max_size=300), max_size=8),
+)
+def test_a_message_passes_exactly_when_its_utf8_size_fits(
+    key: str, below: int, attributes: dict[str, str]
+) -> None:
+    # Near the limit, with characters of up to four UTF-8 bytes: the quick bound must
+    # never let through what the exact count refuses, nor refuse what it lets through.
+    without_body = size_of(OutgoingMessage(key, b"", attributes), KAFKA)
+    body = max(KAFKA.max_message_bytes - without_body - below, 0)
+    message = OutgoingMessage(key, b"\0" * body, attributes)
+    fits = size_of(message, KAFKA) <= KAFKA.max_message_bytes
+    assert (check(message, KAFKA) is None) == fits
 
 
 class _StrictPublisher(Publisher):
