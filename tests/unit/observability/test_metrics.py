@@ -75,7 +75,7 @@ def test_records_count_by_class_and_feed_the_latency_histograms() -> None:
     records = [
         {"predicted_class": "Bag", "latency_ms": {"broker": 2.0, "end_to_end": 30.0}},
         {"predicted_class": "Bag", "latency_ms": {"broker": 1.0, "end_to_end": 20.0}},
-        {"predicted_class": "Coat", "latency_ms": {"broker": "x"}},
+        {"predicted_class": "Coat", "latency_ms": {"broker": "x", "batch": True}},
     ]
     stats.add_predicted(records)
     registry = metrics.registry
@@ -87,4 +87,5 @@ def test_records_count_by_class_and_feed_the_latency_histograms() -> None:
     assert registry.get_sample_value(f"{latency}_count", {"stage": "end_to_end"}) == 2
     assert registry.get_sample_value(f"{latency}_sum", {"stage": "end_to_end"}) == 0.05
     assert registry.get_sample_value(f"{latency}_count", {"stage": "broker"}) == 2
+    assert registry.get_sample_value(f"{latency}_count", {"stage": "batch"}) is None
     assert stats.predicted == 3

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from fashion_pubsub.brokers.base import Message
@@ -70,6 +72,16 @@ def test_wrong_body_length_is_named() -> None:
 )
 def test_output_stems_never_leave_the_folder(source: str, stem: str) -> None:
     assert safe_stem(source, "fallback") == stem
+
+
+@settings(max_examples=300)
+@given(st.text(max_size=60))
+def test_an_output_stem_holds_only_letters_digits_dots_dashes_and_underscores(
+    source: str,
+) -> None:
+    stem = safe_stem(source, "fallback")
+    assert stem and all(c.isalnum() or c in "-_." for c in stem)
+    assert not stem.startswith(".") and "/" not in stem and len(stem) <= 100
 
 
 def test_rgb_png_and_jpeg_are_accepted_as_grayscale(tmp_path: Path) -> None:
