@@ -102,7 +102,7 @@ def size_of(message: OutgoingMessage, limits: MessageLimits) -> int:
 def check(message: OutgoingMessage, limits: MessageLimits) -> MessageTooLargeError | None:
     """Why the broker would refuse the message for its size, or None if it fits. It runs
     for every message published: the exact pass over the attributes took ~1.3 µs a
-    message here, the bound first ~0.6 µs."""
+    message here, ~0.75 µs with the bound first."""
     if limits.total_only and _bound(message, limits) <= limits.max_message_bytes:
         return None
     size = len(message.payload) + _length(message.key)

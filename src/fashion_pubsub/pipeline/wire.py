@@ -134,7 +134,7 @@ def decode(message: Message) -> ImageMessage:
         raise WireFormatError(message.defect)
     attributes = message.attributes
     # The usual case in C (`map`), the exact reason only when it fails: decoding runs for
-    # every image, and the two Python-level scans were ~2 µs of its ~7.
+    # every image, and the two Python-level scans were ~0.9 µs of its ~7.
     if not _TEXT.issuperset(map(type, attributes.values())):
         not_text = sorted(str(k) for k, v in attributes.items() if not isinstance(v, str))
         if not_text:
