@@ -13,11 +13,9 @@ up to a limit that grows with the batch, so a runaway server cannot fill our mem
 """
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import numpy as np
 import orjson
 
@@ -34,6 +32,7 @@ from fashion_pubsub.serving.errors import (
     ServingResponseError,
     ServingUnavailableError,
 )
+from fashion_pubsub.serving.keepalive import Answer, KeepAliveConnection
 
 if TYPE_CHECKING:
     from fashion_pubsub.serving.model_client import ModelClient
@@ -43,32 +42,9 @@ _PREDICT_URL = re.compile(
     r"(?:/versions/(?P<version>\d+))?:predict$"
 )
 _HEADER = "Inference-Header-Content-Length"
+_HEADER_KEY = _HEADER.lower()  # as `Answer.headers` names it
 _OUTPUT = "probabilities"
 _FLOAT32_BYTES = 4
-
-
-@dataclass(frozen=True)
-class _Answer:
-    """A response whose body was read (within its limit)."""
-
-    url: str
-    status_code: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        """The body as JSON.
-
-        Raises:
-            ServingResponseError: it is not JSON.
-        """
-        try:
-            return orjson.loads(self.body)
-        except orjson.JSONDecodeError as exc:
-            raise ServingResponseError(
-                f"{self.url} answered {self.status_code} with a body that is not JSON: "
-                f"{self.body[:200]!r}"
-            ) from exc
 
 
 @dataclass(frozen=True)
@@ -84,16 +60,10 @@ class ServingClient(Closeable):
 
     Args:
         predict_url: the TF Serving predict URL of the model.
-        timeout: seconds for connecting and for each response.
-        transport: an httpx transport instead of the network (tests).
+        timeout: seconds for connecting and for each read of a response.
     """
 
-    def __init__(
-        self,
-        predict_url: str,
-        timeout: float = 10.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
+    def __init__(self, predict_url: str, timeout: float = 10.0) -> None:
         match = _PREDICT_URL.match(predict_url.strip())
         if match is None:
             raise ServingRequestError(
@@ -104,16 +74,12 @@ class ServingClient(Closeable):
         self.predict_url = predict_url.strip()
         suffix = f"/versions/{self.version}" if self.version else ""
         self.infer_url = f"{self.base}/v2/models/{self.name}{suffix}/infer"
-        self._timeout = timeout
-        self._transport = transport
-        self._client: httpx.Client | None = None
+        self._connection = KeepAliveConnection(self.base, timeout)
         self._speaks_v2: bool | None = None
         self._tf_version: str | None = self.version
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._connection.close()
 
     def classify(self, images: np.ndarray, traceparent: str | None = None) -> Prediction:
         """Probabilities for uint8 images [N,28,28] (or [N,28,28,1]).
@@ -143,19 +109,10 @@ class ServingClient(Closeable):
             self._speaks_v2 = self._probe_v2()
         return "Open Inference Protocol, binary" if self._speaks_v2 else "TF Serving predict, JSON"
 
-    def _http(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(
-                timeout=httpx.Timeout(self._timeout),
-                limits=httpx.Limits(max_keepalive_connections=4),
-                transport=self._transport,
-            )
-        return self._client
-
     def _probe_v2(self) -> bool:
         answer = self._send("GET", f"{self.base}/v2/health/live", MAX_FIXED_BYTES)
         try:
-            body = answer.json()
+            body = _json(answer)
         except ServingResponseError:  # a server without V2 may answer 404 in HTML
             return False
         return answer.status_code == 200 and isinstance(body, dict) and "live" in body
@@ -166,7 +123,7 @@ class ServingClient(Closeable):
             "POST",
             self.infer_url,
             max_answer_bytes(len(images)),
-            content=header + images.tobytes(),
+            body=header + images.tobytes(),
             headers={
                 _HEADER: str(len(header)),
                 "Content-Type": "application/octet-stream",
@@ -186,11 +143,11 @@ class ServingClient(Closeable):
             "POST",
             self.predict_url,
             max_answer_bytes(len(images)),
-            content=body,
+            body=body,
             headers={"Content-Type": "application/json", **trace},
         )
         self._raise_for_status(answer)
-        document = answer.json()
+        document = _json(answer)
         if not isinstance(document, dict) or "predictions" not in document:
             raise ServingResponseError(
                 f"{self.predict_url} answered without predictions: {answer.body[:200]!r}"
@@ -204,7 +161,7 @@ class ServingClient(Closeable):
         answer = self._send("GET", f"{self.base}/v1/models/{self.name}", MAX_FIXED_BYTES)
         self._raise_for_status(answer)
         try:
-            rows = answer.json()["model_version_status"]
+            rows = _json(answer)["model_version_status"]
             versions = [int(r["version"]) for r in rows if r.get("state") == "AVAILABLE"]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ServingResponseError(f"{self.base} has no usable model status") from exc
@@ -212,22 +169,19 @@ class ServingClient(Closeable):
             raise ServingUnavailableError(f"model {self.name!r} has no AVAILABLE version yet")
         return checked_version(max(versions), self.base)
 
-    def _send(self, method: str, url: str, limit: int, **kwargs: Any) -> _Answer:
-        """Send a request and read its answer, at most `limit` bytes of body."""
-        try:
-            request = self._http().build_request(method, url, **kwargs)
-            response = self._http().send(request, stream=True)
-            try:
-                body = _read_limited(response, limit)
-            finally:
-                response.close()
-        except httpx.TransportError as exc:
-            raise ServingUnavailableError(
-                f"model server at {self.base} cannot be reached ({exc!r}); start it or fix the URL"
-            ) from exc
-        return _Answer(url, response.status_code, response.headers, body)
+    def _send(
+        self,
+        method: str,
+        url: str,
+        limit: int,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        """Send a request to `url` (on this client's server) and read its answer, at most
+        `limit` bytes of body."""
+        return self._connection.request(method, url[len(self.base) :], limit, body, headers)
 
-    def _raise_for_status(self, answer: _Answer) -> None:
+    def _raise_for_status(self, answer: Answer) -> None:
         if answer.status_code < 400:
             return
         message = f"{answer.url} answered {answer.status_code}: {_error(answer)}"
@@ -247,32 +201,29 @@ def open_model_client(url: str, timeout: float = 10.0) -> "ModelClient":
     return ServingClient(url, timeout)
 
 
-def _read_limited(response: httpx.Response, limit: int) -> bytes:
-    """The body, or ServingResponseError as soon as it is known to exceed `limit`."""
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > limit:
+def _json(answer: Answer) -> Any:
+    """The body as JSON.
+
+    Raises:
+        ServingResponseError: it is not JSON.
+    """
+    try:
+        return orjson.loads(answer.body)
+    except orjson.JSONDecodeError as exc:
         raise ServingResponseError(
-            f"{response.request.url} answered {declared} bytes; at most {limit} expected"
-        )
-    chunks, size = [], 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise ServingResponseError(
-                f"{response.request.url} answered over {limit} bytes; stopped reading"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
+            f"{answer.url} answered {answer.status_code} with a body that is not JSON: "
+            f"{answer.body[:200]!r}"
+        ) from exc
 
 
-def _parse_v2(answer: _Answer, count: int) -> Prediction:
+def _parse_v2(answer: Answer, count: int) -> Prediction:
     """The probabilities of a V2 answer, JSON or binary tensor data.
 
     Raises:
         ServingResponseError: anything in it is missing, malformed or inconsistent.
     """
     body = answer.body
-    length = answer.headers.get(_HEADER)
+    length = answer.headers.get(_HEADER_KEY)
     try:
         header_size = int(length) if length else len(body)
         if not 0 < header_size <= len(body):
@@ -322,7 +273,7 @@ def _numbers(values: np.ndarray, url: str) -> np.ndarray:
     return values.astype(np.float64)
 
 
-def _error(answer: _Answer) -> str:
+def _error(answer: Answer) -> str:
     try:
         document = orjson.loads(answer.body)
         return str(document.get("error", answer.body[:200]))
