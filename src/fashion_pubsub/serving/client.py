@@ -110,7 +110,7 @@ class ServingClient(Closeable):
         return "Open Inference Protocol, binary" if self._speaks_v2 else "TF Serving predict, JSON"
 
     def _probe_v2(self) -> bool:
-        answer = self._send("GET", f"{self.base}/v2/health/live", MAX_FIXED_BYTES)
+        answer = self._connection.request("GET", f"{self.base}/v2/health/live", MAX_FIXED_BYTES)
         try:
             body = _json(answer)
         except ServingResponseError:  # a server without V2 may answer 404 in HTML
@@ -119,7 +119,7 @@ class ServingClient(Closeable):
 
     def _infer_v2(self, images: np.ndarray, trace: dict[str, str]) -> Prediction:
         header = binary_infer_header(images, _OUTPUT)
-        answer = self._send(
+        answer = self._connection.request(
             "POST",
             self.infer_url,
             max_answer_bytes(len(images)),
@@ -139,7 +139,7 @@ class ServingClient(Closeable):
         body = orjson.dumps(
             {"instances": images.reshape(len(images), 28, 28, 1)}, option=orjson.OPT_SERIALIZE_NUMPY
         )
-        answer = self._send(
+        answer = self._connection.request(
             "POST",
             self.predict_url,
             max_answer_bytes(len(images)),
@@ -158,7 +158,9 @@ class ServingClient(Closeable):
         return Prediction(probabilities, self._tf_version)
 
     def _tf_latest_version(self) -> str:
-        answer = self._send("GET", f"{self.base}/v1/models/{self.name}", MAX_FIXED_BYTES)
+        answer = self._connection.request(
+            "GET", f"{self.base}/v1/models/{self.name}", MAX_FIXED_BYTES
+        )
         self._raise_for_status(answer)
         try:
             rows = _json(answer)["model_version_status"]
@@ -168,18 +170,6 @@ class ServingClient(Closeable):
         if not versions:
             raise ServingUnavailableError(f"model {self.name!r} has no AVAILABLE version yet")
         return checked_version(max(versions), self.base)
-
-    def _send(
-        self,
-        method: str,
-        url: str,
-        limit: int,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Answer:
-        """Send a request to `url` (on this client's server) and read its answer, at most
-        `limit` bytes of body."""
-        return self._connection.request(method, url[len(self.base) :], limit, body, headers)
 
     def _raise_for_status(self, answer: Answer) -> None:
         if answer.status_code < 400:

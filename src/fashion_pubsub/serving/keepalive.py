@@ -58,18 +58,21 @@ class KeepAliveConnection:
     def request(
         self,
         method: str,
-        path: str,
+        url: str,
         limit: int,
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Answer:
-        """Send a request and read its answer, at most `limit` bytes of body.
+        """Send a request to `url`, an address on this server (`base` and a path), and
+        read its answer, at most `limit` bytes of body.
 
         Raises:
             ServingUnavailableError: the server cannot be reached, or broke off.
             ServingResponseError: the answer's body is over `limit`.
         """
-        url = self.base + path
+        if not url.startswith(self.base + "/"):
+            raise ValueError(f"{url!r} is not on {self.base}")
+        path = url[len(self.base) :]
         try:
             try:
                 response = self._send(method, path, body, headers or {})
