@@ -1,10 +1,11 @@
 """One kept-alive HTTP/1.1 connection to a model server, for the pipeline's predict calls.
 
 On the standard library's `http.client`, not httpx: the subscriber makes a request per
-batch, and at 1,000 images/s (batches of a few images, ~200 requests a second) httpx's
-own work per request was ~10 % of a core. Measured on this machine, one 1-image predict
-request: ~370 µs of client CPU through httpx, ~280 through urllib3, ~170 through
-http.client (docs/benchmarks.md, "The gap again, and what is left of it").
+batch, ~200 a second at 1,000 images/s (batches of a few images). Measured on this
+machine, the same bare 1-image predict request took ~370 µs of client CPU through httpx,
+~280 through urllib3 and ~170 through http.client; at 1,000 images/s the subscriber's
+CPU fell from 35-39 % of a core to 30-32 % (docs/benchmarks.md, "The predict request's
+client").
 
 A connection the server closed while it was idle is opened again once, and the request
 sent again: a predict request has no effect but its answer.
@@ -81,8 +82,8 @@ class KeepAliveConnection:
                     raise
                 self.close()  # closed by the server while idle: once more, on a new one
                 response = self._send(method, path, body, headers or {})
-            headers = {name.lower(): value for name, value in response.getheaders()}
-            return Answer(url, response.status, headers, self._read(response, limit, url))
+            received = {name.lower(): value for name, value in response.getheaders()}
+            return Answer(url, response.status, received, self._read(response, limit, url))
         except ServingResponseError:
             self.close()  # the rest of that answer is never read: the connection is spent
             raise
