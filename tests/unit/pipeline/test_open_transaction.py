@@ -86,6 +86,21 @@ def keys(messages: list[OutgoingMessage]) -> list[str]:
     return sorted(m.key for m in messages)
 
 
+def assert_each_recorded_once(
+    broker: MemoryBroker, settings: SubscriberSettings, messages: list[OutgoingMessage]
+) -> None:
+    """Every image has one committed prediction and one line in the results log."""
+    assert sorted(prediction_ids(broker)) == keys(messages)
+    assert sorted(logged_ids(settings)) == keys(messages)
+
+
+def refuse_once(broker: MemoryBroker, key: str) -> None:
+    """The broker refuses the prediction of `key`, once."""
+    broker.fail_publishes(
+        broker.topics.predictions_topic, "refused", when=lambda m: m.key == key, times=1
+    )
+
+
 def test_several_batches_commit_together_when_the_input_is_idle(tmp_path: Path) -> None:
     broker, settings = make_broker(), settings_in(tmp_path, NEVER)
     messages = image_messages(3 * BATCH)
@@ -139,8 +154,7 @@ def test_an_aborted_commit_rolls_back_every_batch_and_they_come_again_once(
         assert prediction_ids(broker) == [] and broker.committed() == {}
         assert logged_ids(settings) == []
         step_until_done(subscriber, broker)
-    assert sorted(prediction_ids(broker)) == keys(messages)
-    assert sorted(logged_ids(settings)) == keys(messages)
+    assert_each_recorded_once(broker, settings, messages)
     assert len(list(tmp_path.glob("*.png"))) == len(messages), "a retry added output files"
 
 
@@ -149,9 +163,7 @@ def test_a_batch_not_wholly_done_aborts_the_batches_before_it(tmp_path: Path) ->
     messages = image_messages(3 * BATCH)
     publish(broker, messages)
     refused = messages[2 * BATCH + 1].key  # in the third batch
-    broker.fail_publishes(
-        broker.topics.predictions_topic, "refused", when=lambda m: m.key == refused, times=1
-    )
+    refuse_once(broker, refused)
     with subscriber_on(broker, settings) as (subscriber, _):
         steps(subscriber, 3)
         subscriber.step(threading.Event())  # the third batch settles: not wholly done
@@ -160,8 +172,7 @@ def test_a_batch_not_wholly_done_aborts_the_batches_before_it(tmp_path: Path) ->
         assert set(keys(messages[: 2 * BATCH])) <= aborted, "the batches before were kept"
         assert prediction_ids(broker) == [] and logged_ids(settings) == []
         step_until_done(subscriber, broker)
-    assert sorted(prediction_ids(broker)) == keys(messages)
-    assert sorted(logged_ids(settings)) == keys(messages)
+    assert_each_recorded_once(broker, settings, messages)
 
 
 def test_closing_commits_the_open_transaction(tmp_path: Path) -> None:
@@ -212,8 +223,7 @@ def test_a_second_copy_in_a_later_batch_of_the_transaction_gets_no_prediction(
         steps(subscriber, 2)
         assert subscriber.step(threading.Event()) == 0  # idle: both batches commit together
         assert broker.committed_transactions == 1 and broker.committed() == {0: BATCH + 2}
-    assert sorted(prediction_ids(broker)) == keys(messages)
-    assert sorted(logged_ids(settings)) == keys(messages)
+    assert_each_recorded_once(broker, settings, messages)
 
 
 def test_an_unforeseen_failure_gives_back_every_batch_of_the_transaction(
@@ -240,8 +250,7 @@ def test_an_unforeseen_failure_gives_back_every_batch_of_the_transaction(
         steps(subscriber, 1)
         assert broker.aborted_transactions == 1 and broker.committed() == {}
         step_until_done(subscriber, broker)
-    assert sorted(prediction_ids(broker)) == keys(messages)
-    assert sorted(logged_ids(settings)) == keys(messages)
+    assert_each_recorded_once(broker, settings, messages)
 
 
 def held_publishes(broker: MemoryBroker, key: str) -> threading.Event:
@@ -294,8 +303,7 @@ def test_a_batch_slow_to_publish_does_not_hold_the_batches_after_it(tmp_path: Pa
         assert subscriber.step(threading.Event()) == 0  # idle: all three commit together
         assert broker.committed() == {0: len(messages)}
         assert broker.committed_transactions == 1
-    assert sorted(prediction_ids(broker)) == keys(messages)
-    assert sorted(logged_ids(settings)) == keys(messages)
+    assert_each_recorded_once(broker, settings, messages)
 
 
 def test_behind_a_backlog_each_batch_waits_for_the_one_before(tmp_path: Path) -> None:
@@ -319,9 +327,7 @@ def test_a_batch_not_wholly_done_aborts_the_batches_publishing_after_it(tmp_path
     broker, settings = make_broker(), stream_settings(tmp_path)
     messages = image_messages(3 * SMALL)
     refused = messages[1].key  # in the first batch, which is still publishing
-    broker.fail_publishes(
-        broker.topics.predictions_topic, "refused", when=lambda m: m.key == refused, times=1
-    )
+    refuse_once(broker, refused)
     release = held_publishes(broker, messages[0].key)
     with subscriber_on(broker, settings) as (subscriber, _):
         stream_steps(subscriber, broker, messages)  # the later batches publish behind it
@@ -331,8 +337,7 @@ def test_a_batch_not_wholly_done_aborts_the_batches_publishing_after_it(tmp_path
         aborted = {m.key for m in broker.aborted(broker.topics.predictions_topic)}
         assert set(keys(messages[SMALL:])) <= aborted, "the later batches were kept"
         step_until_done(subscriber, broker)
-    assert sorted(prediction_ids(broker)) == keys(messages)
-    assert sorted(logged_ids(settings)) == keys(messages)
+    assert_each_recorded_once(broker, settings, messages)
 
 
 def wait_for_files(folder: Path, count: int) -> int:
