@@ -34,6 +34,7 @@ from fashion_pubsub.brokers.errors import (
     TopicNotFoundError,
 )
 from fashion_pubsub.brokers.limits import PUBSUB_LIMITS, check
+from fashion_pubsub.brokers.ordered_calls import OrderedCalls
 from fashion_pubsub.brokers.pubsub_acks import acknowledge
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.settings import PubSubSettings, TopicSettings
@@ -60,6 +61,9 @@ _TRANSIENT = (
 _EMPTY_PULL_PAUSE_SECONDS = 0.005
 _MAX_EMPTY_PULL_PAUSE_SECONDS = 0.05
 _QUIET_SECONDS = 1.0  # no message for this long: the subscription counts as idle
+# Acks, nacks and extensions waiting to be sent before the next one waits: a few
+# batches' worth, far below any lease.
+_MOST_SETTLES_WAITING = 4
 # After a failed pull: wait 0.1 s, doubling to 5 s, in naps of at most 0.5 s each.
 _FIRST_BACKOFF_SECONDS = 0.1
 _MAX_BACKOFF_SECONDS = 5.0
@@ -315,7 +319,9 @@ def _failed(
 
 
 class PubSubConsumer(Consumer):
-    """Synchronous pull in batches from the input subscription; acks and nacks in batches."""
+    """Synchronous pull in batches from the input subscription; acks, nacks and lease
+    extensions in batches, sent behind the caller's back, in order (`OrderedCalls`), and
+    all sent by `close`."""
 
     def __init__(self, settings: PubSubSettings, topics: TopicSettings, unavailable: Any) -> None:
         self._client = pubsub_v1.SubscriberClient(**transport_kwargs(settings, "subscriber"))
@@ -325,6 +331,7 @@ class PubSubConsumer(Consumer):
         self._idle_pause = _EMPTY_PULL_PAUSE_SECONDS
         self._last_message = 0.0
         self._pull_failures = Backoff(_FIRST_BACKOFF_SECONDS, _MAX_BACKOFF_SECONDS)
+        self._settling = OrderedCalls("pubsub-settle", _MOST_SETTLES_WAITING)
 
     def receive(self, max_messages: int, timeout: float) -> list[Message]:
         deadline = time.monotonic() + timeout
@@ -423,19 +430,27 @@ class PubSubConsumer(Consumer):
             self._settle("extend", change, messages)
 
     def _settle(self, verb: str, call: Any, messages: Sequence[Message]) -> None:
-        """Ack, nack or extend; a failure is logged, not raised: the messages are simply
-        delivered again once their lease runs out, and their results are recognised."""
+        """Ack, nack or extend in the background (see `OrderedCalls`)."""
+        ack_ids, first = [m.handle for m in messages], messages[0].position
+        self._settling.call(partial(self._settle_now, verb, call, ack_ids, first))
+
+    def _settle_now(self, verb: str, call: Any, ack_ids: list[str], first: str) -> None:
+        """A failure is logged, not raised: the messages are simply delivered again once
+        their lease runs out, and their results are recognised."""
         try:
-            call(subscription=self._path, ack_ids=[m.handle for m in messages])
+            call(subscription=self._path, ack_ids=ack_ids)
         except gexc.GoogleAPIError as exc:
             log_event(
                 logger,
                 f"{verb}_failed",
                 logging.WARNING,
-                messages=len(messages),
-                first=messages[0].position,
+                messages=len(ack_ids),
+                first=first,
                 error=exc,
             )
 
     def close(self) -> None:
-        self._client.close()
+        try:
+            self._settling.close()
+        finally:
+            self._client.close()
