@@ -8,7 +8,8 @@ num_batch_threads allows, the second and later ones only for a queue of a quarte
 batch: with one at a time, a core sat idle while the event loop answered and parsed
 requests, and batch-64 binary V2 ran 30-40 % slower (~13,600 against ~19,000 images/s,
 docs/serving.md). A batch waits at most --batch_timeout_micros for
-company before it starts.
+company before it starts. A batch of at most 16 images runs on the event loop itself:
+handing it to a thread costs more than it frees the loop for.
 """
 
 import asyncio
@@ -22,6 +23,16 @@ import numpy as np
 from fashion_pubsub.serving.runtime import OnnxModel
 
 Tensors = dict[str, np.ndarray]
+# Below this many input values a thread hop costs more than the inference it frees the
+# event loop from (measured with bench/bench_server.py on the 28x28 model). With
+# batching on, one image a request: the hop cost the server 60-110 us of CPU and the
+# request 180-230 us of its ~0.9 ms (docs/serving.md, "Batching").
+INLINE_VALUES = 16 * 784
+
+
+def runs_on_the_loop(inputs: Tensors) -> bool:
+    """Whether an inference on `inputs` is small enough to run on the event loop."""
+    return sum(a.size for a in inputs.values()) <= INLINE_VALUES
 
 
 @dataclass
@@ -87,9 +98,12 @@ class Batcher:
             merged = {
                 name: np.concatenate([p.inputs[name] for p in batch]) for name in batch[0].inputs
             }
-            outputs = await anyio.to_thread.run_sync(
-                self._model.predict, merged, limiter=self._limiter
-            )
+            if runs_on_the_loop(merged):
+                outputs = self._model.predict(merged)
+            else:
+                outputs = await anyio.to_thread.run_sync(
+                    self._model.predict, merged, limiter=self._limiter
+                )
         except Exception as exc:  # each waiting request gets the failure
             for pending in batch:
                 if not pending.done.done():

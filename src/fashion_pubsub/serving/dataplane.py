@@ -22,7 +22,7 @@ import anyio.to_thread
 import numpy as np
 
 from fashion_pubsub import __version__
-from fashion_pubsub.serving.batching import Batcher
+from fashion_pubsub.serving.batching import Batcher, runs_on_the_loop
 from fashion_pubsub.serving.errors import (
     InvalidInputError,
     ModelNotFoundError,
@@ -35,9 +35,6 @@ MAX_BATCH = 4096
 SERVER_NAME = "fashion-pubsub"
 PLATFORM = "onnxruntime_onnx"
 _first = itemgetter(0)
-# Below this many input values a thread hop costs more than the inference it frees
-# the event loop from (measured with bench/bench_server.py on the 28x28 model).
-_INLINE_VALUES = 16 * 784
 
 
 @dataclass(frozen=True)
@@ -275,7 +272,7 @@ class DataPlane:
     async def _run(self, model: OnnxModel, prepared: dict[str, np.ndarray]) -> dict[str, Any]:
         if self._batching is not None:
             return await self._batcher(model).predict(prepared)
-        if sum(a.size for a in prepared.values()) <= _INLINE_VALUES:
+        if runs_on_the_loop(prepared):
             return model.predict(prepared)
         return await anyio.to_thread.run_sync(model.predict, prepared, limiter=self._limiter)
 

@@ -99,3 +99,32 @@ async def test_small_requests_wait_for_the_running_inference_and_run_merged(
 ) -> None:
     peak = await _peak_of_eight_requests(tmp_path, threads=4, max_batch_size=256, rows=1)
     assert peak == 1, "batch-1 requests should be merged, not run side by side"
+
+
+@pytest.mark.parametrize(("rows", "on_the_loop"), [(1, True), (16, True), (17, False)])
+async def test_with_batching_a_small_inference_runs_on_the_event_loop(
+    tmp_path: Path, rows: int, on_the_loop: bool
+) -> None:
+    """Handing a few images to a worker thread cost more than running them (a third of
+    the server's CPU per 1-image request beyond the inference itself)."""
+    base = tmp_path / "m"
+    export_version(base, 1)
+    threads: list[threading.Thread] = []
+
+    def load(folder: Path, version: int) -> OnnxModel:
+        model = OnnxModel(folder, version)
+        predict = model.predict
+
+        def watched(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            threads.append(threading.current_thread())
+            return predict(inputs)
+
+        model.predict = watched  # type: ignore[method-assign]
+        return model
+
+    repository = ModelRepository(model_configs(server_settings(base)), loader=load)
+    await repository.poll()
+    plane = DataPlane(repository, threads=1, batching=(256, 0.0))
+    images = np.zeros((rows, 28, 28, 1), np.float32)
+    await plane.infer(InferRequest(ModelRef(MODEL, 1), {"images": images}))
+    assert (threads == [threading.current_thread()]) is on_the_loop
