@@ -62,8 +62,13 @@ _EMPTY_PULL_PAUSE_SECONDS = 0.005
 _MAX_EMPTY_PULL_PAUSE_SECONDS = 0.05
 _QUIET_SECONDS = 1.0  # no message for this long: the subscription counts as idle
 # Acks, nacks and extensions waiting to be sent before the next one waits: a few
-# batches' worth, far below any lease.
+# batches' worth, far below any lease. Each is retried for a while when the service is
+# unavailable (not the client's 60 s), and `close` waits a while for them: what is not
+# settled comes again once its lease runs out, and its result is recognised.
 _MOST_SETTLES_WAITING = 4
+_SETTLE_RETRY = retry.Retry(predicate=retry.if_exception_type(gexc.ServiceUnavailable), timeout=5.0)
+_SETTLE_TIMEOUT_SECONDS = 5.0
+_SETTLE_PATIENCE_SECONDS = 5.0
 # After a failed pull: wait 0.1 s, doubling to 5 s, in naps of at most 0.5 s each.
 _FIRST_BACKOFF_SECONDS = 0.1
 _MAX_BACKOFF_SECONDS = 5.0
@@ -320,8 +325,8 @@ def _failed(
 
 class PubSubConsumer(Consumer):
     """Synchronous pull in batches from the input subscription; acks, nacks and lease
-    extensions in batches, sent behind the caller's back, in order (`OrderedCalls`), and
-    all sent by `close`."""
+    extensions in batches, sent behind the caller's back, in order (`OrderedCalls`);
+    `close` waits a few seconds for them."""
 
     def __init__(self, settings: PubSubSettings, topics: TopicSettings, unavailable: Any) -> None:
         self._client = pubsub_v1.SubscriberClient(**transport_kwargs(settings, "subscriber"))
@@ -332,6 +337,7 @@ class PubSubConsumer(Consumer):
         self._last_message = 0.0
         self._pull_failures = Backoff(_FIRST_BACKOFF_SECONDS, _MAX_BACKOFF_SECONDS)
         self._settling = OrderedCalls("pubsub-settle", _MOST_SETTLES_WAITING)
+        self._closed = False
 
     def receive(self, max_messages: int, timeout: float) -> list[Message]:
         deadline = time.monotonic() + timeout
@@ -409,11 +415,11 @@ class PubSubConsumer(Consumer):
         if messages:
             self._settle("ack", self._acknowledge, messages)
 
-    def _acknowledge(self, subscription: str, ack_ids: list[str]) -> None:
+    def _acknowledge(self, subscription: str, ack_ids: list[str], **options: Any) -> None:
         """Acknowledge, reading the ack results of an exactly-once subscription."""
 
         def send(ids: list[str]) -> None:
-            self._client.acknowledge(subscription=subscription, ack_ids=ids)
+            self._client.acknowledge(subscription=subscription, ack_ids=ids, **options)
 
         acknowledge(send, ack_ids)
 
@@ -438,7 +444,17 @@ class PubSubConsumer(Consumer):
         """A failure is logged, not raised: the messages are simply delivered again once
         their lease runs out, and their results are recognised."""
         try:
-            call(subscription=self._path, ack_ids=ack_ids)
+            call(
+                subscription=self._path,
+                ack_ids=ack_ids,
+                retry=_SETTLE_RETRY,
+                timeout=_SETTLE_TIMEOUT_SECONDS,
+            )
+        except ValueError:
+            if not self._closed:
+                raise
+            # gRPC's "closed channel": `close` stopped waiting for this call (it counted
+            # it as unsent) and closed the client under it.
         except gexc.GoogleAPIError as exc:
             log_event(
                 logger,
@@ -451,6 +467,9 @@ class PubSubConsumer(Consumer):
 
     def close(self) -> None:
         try:
-            self._settling.close()
+            unsent = self._settling.close(_SETTLE_PATIENCE_SECONDS)
+            if unsent:
+                log_event(logger, "settles_unsent", logging.WARNING, calls=unsent)
         finally:
+            self._closed = True
             self._client.close()

@@ -1,10 +1,15 @@
 """The Pub/Sub consumer's acks, nacks and extensions go out behind the subscriber's
-loop, in order, and every one is sent before `close` returns."""
+loop, in order, and `close` sends them (waiting a few seconds at most)."""
 
+import logging
 import threading
+import time
+from typing import Any
 
 import pytest
+from google.api_core import retry
 
+from fashion_pubsub.brokers import pubsub
 from fashion_pubsub.brokers.base import Message
 from fashion_pubsub.brokers.pubsub import PubSubConsumer
 from fashion_pubsub.settings import PubSubSettings, TopicSettings
@@ -18,12 +23,12 @@ class _SlowService:
         self.released = threading.Event()
         self.calls: list[tuple[str, list[str]]] = []
 
-    def acknowledge(self, subscription: str, ack_ids: list[str]) -> None:
+    def acknowledge(self, subscription: str, ack_ids: list[str], **_: Any) -> None:
         self.released.wait(10)
         self.calls.append(("ack", ack_ids))
 
     def modify_ack_deadline(
-        self, subscription: str, ack_ids: list[str], ack_deadline_seconds: int
+        self, subscription: str, ack_ids: list[str], ack_deadline_seconds: int, **_: Any
     ) -> None:
         self.calls.append((f"deadline {ack_deadline_seconds}", ack_ids))
 
@@ -50,3 +55,21 @@ def test_an_ack_does_not_hold_the_caller_and_close_sends_every_settle(
     service.released.set()
     consumer.close()
     assert service.calls == [("ack", ["a1", "a2"]), ("deadline 0", ["n1"])]
+
+
+def test_stopping_while_the_service_is_down_takes_seconds_not_minutes(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The client's own policy retried an ack for 60 s, and the subscriber's stop waited
+    for it; an ack left unsent only means the message comes again, recognised."""
+    monkeypatch.setattr(pubsub, "_SETTLE_RETRY", retry.Retry(timeout=1.0))
+    monkeypatch.setattr(pubsub, "_SETTLE_PATIENCE_SECONDS", 0.3)
+    consumer = PubSubConsumer(
+        PubSubSettings(emulator_host=f"127.0.0.1:{free_port()}"), TopicSettings(), None
+    )
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING):
+        consumer.ack([_message("a1")])
+        consumer.close()
+    assert time.monotonic() - started < 3
+    assert "settles_unsent" in caplog.text or "ack_failed" in caplog.text
