@@ -353,11 +353,21 @@ class PubSubConsumer(Consumer):
             # second: growing it in the gaps of a steady stream could hold a message up
             # to 50 ms (the emulator's p99 was 59-64 ms at 200 and 1,000 images/s,
             # issue 18), for the sake of an idle CPU the stream does not give anyway.
-            time.sleep(self._idle_pause)
+            time.sleep(self._pause(timeout, deadline))
             if time.monotonic() - self._last_message > _QUIET_SECONDS:
                 self._idle_pause = min(self._idle_pause * 2, _MAX_EMPTY_PULL_PAUSE_SECONDS)
             if time.monotonic() >= deadline:
                 return []
+
+    def _pause(self, timeout: float, deadline: float) -> float:
+        """The pause after an empty pull. While messages flow, a caller that gave a
+        timeout is not held past it: a subscriber filling a batch behind a backlog waits
+        its own window, not a pull and a whole pause beyond. A look without a timeout
+        still pauses whole (it paces the idle loop), and so does a quiet subscription's
+        longer pause, to keep an idle subscriber's pulls few."""
+        if timeout <= 0 or self._idle_pause > _EMPTY_PULL_PAUSE_SECONDS:
+            return self._idle_pause
+        return max(0.0, min(self._idle_pause, deadline - time.monotonic()))
 
     def _pull(self, max_messages: int, timeout: float) -> list[Any]:
         """A pull; nothing while Pub/Sub fails in a way that may pass (then wait a while)."""
