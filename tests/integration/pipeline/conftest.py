@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import orjson
 import pytest
 
 from fashion_pubsub.brokers.base import Broker
 from fashion_pubsub.brokers.factory import create_broker
 from fashion_pubsub.data.dataset import load_split
 from fashion_pubsub.model.evaluate import predict_onnx
+from fashion_pubsub.pipeline.results import RecordTail
 from fashion_pubsub.settings import AppSettings, KafkaSettings, PubSubSettings, TopicSettings
 from tests.conftest import MODEL_BASE_PATH, free_port, served_model_version
 from tests.support.grpc_serving import spawn_serve, stop
@@ -154,13 +154,10 @@ class Lane:
         )
 
     def records(self) -> list[dict[str, object]]:
-        lines = []
-        for path in sorted(self.root.glob("results*.jsonl")):
-            data = path.read_bytes()
-            # The subscriber may be mid-line while we read: parse only complete lines.
-            complete = data[: data.rfind(b"\n") + 1]
-            lines += [orjson.loads(line) for line in complete.splitlines() if line]
-        return lines
+        """The complete records of every results log, read as the product reads them: a
+        line still being written waits, and a line torn by a `kill -9` mid-write (the
+        next append starts a fresh line after it) is skipped as damaged."""
+        return RecordTail().read(sorted(self.root.glob("results*.jsonl")))
 
     def wait_for_records(self, count: int, seconds: float = 120.0) -> list[dict[str, object]]:
         deadline = time.monotonic() + seconds
