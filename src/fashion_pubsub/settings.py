@@ -147,16 +147,16 @@ class InfraSettings(BaseSettings):
     # 1: a standalone node. 3: a replicated cluster of combined broker+controller nodes,
     # node i on kafka_port + 2i and kafka_controller_port + 2i.
     kafka_nodes: int = Field(default=1, ge=1, le=9)
-    # Per node. Three nodes at 512 MB plus the model server and pipeline fit in 24 GB;
-    # the serial collector keeps each JVM on one GC thread.
+    # Per node. Three nodes at 512 MB plus the model server and pipeline fit in 24 GB.
     kafka_heap: str = "512m"
     emulator_script: Path = EMULATOR_SCRIPT
     emulator_port: int = Field(default=8085, ge=1, le=65535)
     emulator_heap: str = "256m"
-    # For both JVMs. On two cores shared with the pipeline, C2 compiling cost Kafka more
-    # CPU in each 10,000-image burst than serving it, and G1's concurrent threads more
-    # again: C1 and the serial collector halved Kafka's CPU per image (docs/benchmarks.md).
-    jvm_options: str = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
+    # For both JVMs (docs/benchmarks.md, "The JVMs' garbage collector"). On two cores
+    # shared with the pipeline, C2 compiling cost Kafka more CPU in each 10,000-image burst
+    # than serving it did. The serial collector's young pauses (35-65 ms every ~3 s at
+    # 1,000 images/s) were the emulator's tail; G1's are shorter, and bursts were no slower.
+    jvm_options: str = "-XX:+UseG1GC -XX:TieredStopAtLevel=1"
     start_timeout_seconds: float = Field(default=60.0, gt=0)
 
 

@@ -53,6 +53,11 @@ def test_up_then_down_leaves_no_process_behind(tmp_path: Path) -> None:
     assert len(up) == 2 and all("running pid=" in line for line in up)
     pids = [pid_of(line) for line in up]
     assert all(is_alive(pid) for pid in pids)
+    # Both JVMs get the configured flags: the emulator's only through its script's JAVA_OPTS.
+    flags = InfraSettings.model_fields["jvm_options"].default.split()
+    for pid in pids:
+        command_line = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        assert all(flag.encode() in command_line for flag in flags), (pid, command_line)
     assert "running" in run_cli(settings, "status")
     again = run_cli(settings, "up").splitlines()
     assert [pid_of(line) for line in again] == pids, "a second `up` must not start twins"
