@@ -15,18 +15,11 @@ from fashion_pubsub.brokers.kafka_logs import RepeatFilter
 from fashion_pubsub.brokers.pubsub import PubSubConsumer
 from fashion_pubsub.settings import KafkaSettings, PubSubSettings, TopicSettings
 from tests.conftest import free_port
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.fakes import ManualClock
 
 
 def test_a_repeated_event_passes_once_per_interval_with_the_count_held_back() -> None:
-    clock = _Clock()
+    clock = ManualClock(now=0.0)
     repeats = RepeatFilter(interval=30, clock=clock)
     assert repeats.admit("FAIL", "Connect to 127.0.0.1:9092 failed (after 0ms)") == 0
     for ms in range(1, 50):

@@ -2,12 +2,14 @@
 only once the subscription has been quiet for a while (so a steady stream is not held)."""
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from fashion_pubsub.brokers import pubsub
 from fashion_pubsub.brokers.pubsub import PubSubConsumer
+from tests.support.fakes import ManualClock
 
 
 class _Scripted:
@@ -48,19 +50,18 @@ def test_the_pause_grows_once_the_subscription_is_quiet(monkeypatch: pytest.Monk
     assert consumer._idle_pause == pubsub._EMPTY_PULL_PAUSE_SECONDS  # a message resets it
 
 
-class _Clock:
+@dataclass
+class _Clock(ManualClock):
     """time.monotonic and time.sleep on a clock that moves only when slept on."""
 
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
+    slept: list[float] = field(default_factory=list)
 
     def monotonic(self) -> float:
         return self.now
 
     def sleep(self, seconds: float) -> None:
         self.slept.append(round(seconds, 6))
-        self.now += seconds
+        self.advance(seconds)
 
 
 def test_a_caller_filling_a_batch_is_not_held_past_its_timeout(
