@@ -60,6 +60,25 @@ def test_files_there_at_start_written_in_place_or_renamed_in_are_ready(
     assert _drain(ready) == ["already-there.png", "written.png", "atomic.png", "moved-in.png"]
 
 
+def test_a_steady_stream_of_files_arrives_whole_and_in_order(
+    settled: Watched, tmp_path: Path
+) -> None:
+    # Files 0.3 ms apart: the watcher reads them in coalesced groups (streaming), and a
+    # file after a pause on its own; none may be lost, doubled or reordered.
+    folder, ready = settled
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    names = [f"{i}.png" for i in range(400)] + ["after-a-pause.png"]
+    for name in names:
+        (staging / name).write_bytes(b"x")
+    for name in names[:-1]:
+        os.rename(staging / name, folder / name)
+        time.sleep(0.0003)
+    time.sleep(0.05)
+    os.rename(staging / names[-1], folder / names[-1])
+    assert _drain(ready) == names
+
+
 def test_hidden_temporary_read_or_removed_files_are_not(settled: Watched, tmp_path: Path) -> None:
     folder, ready = settled
     (folder / ".hidden.png").write_bytes(b"x")
