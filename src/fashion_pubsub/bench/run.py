@@ -97,13 +97,13 @@ def _measure(plan: BenchPlan, fast: RunPlan, root: Path) -> dict[str, Any]:
     }
 
 
-def run_rounds(plan: RunPlan, count: int, root: Path, name: str) -> list[Summary]:
+def run_rounds(
+    plan: RunPlan, count: int, root: Path, name: str, *, fresh_topics: bool = True
+) -> list[Summary]:
     """`count` runs of `plan`, in `root/<name>-1`, `root/<name>-2`, ..., each on its own
-    topics."""
-    return [
-        run_pipeline(unique_topics(replace(plan, run_dir=root / f"{name}-{n}"))).summary
-        for n in range(1, count + 1)
-    ]
+    topics, or with `fresh_topics` False all on `plan.topics`."""
+    rounds = [replace(plan, run_dir=root / f"{name}-{n}") for n in range(1, count + 1)]
+    return [run_pipeline(unique_topics(each) if fresh_topics else each).summary for each in rounds]
 
 
 def _latencies(summary: Summary) -> dict[str, object]:

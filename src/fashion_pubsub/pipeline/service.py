@@ -81,6 +81,7 @@ def run_publisher(
         publisher = HealthReportingPublisher(
             stack.enter_context(broker.publisher(topics.input_topic)), health
         )
+        log_event(logger, "publishing", broker=broker.name, topic=topics.input_topic)
         stop = stack.enter_context(stop_on_signals())
         FilePublisher(publisher, settings, stats).run(stop)
     log_event(logger, "publisher_stopped", **stats.as_dict())

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from confluent_kafka.admin import AdminClient
 
 from fashion_pubsub.pipeline.latency import STAGES
 from fashion_pubsub.settings import InfraSettings
@@ -37,7 +38,24 @@ def test_latency_bench_runs_each_rate_and_records_every_stage(
         "--rounds",
         "1",
     ]
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+
+    def topics() -> set[str]:  # Kafka's own (__consumer_offsets, ...) come when first used
+        return {t for t in admin.list_topics(timeout=10).topics if not t.startswith("__")}
+
+    topics_before = topics()
     run_bench(flags, data_dir=data_dir, workdir=work, output=output, infra=infra_settings)
+    # Every run (bursts and paced rounds) used the one set of topics the bench made for the
+    # broker, as a user's topics outlive the pipeline's processes, and it deleted them.
+    assert topics() == topics_before
+    published = [
+        line
+        for log in sorted(work.rglob("publisher.log"))
+        for line in log.read_text().splitlines()
+        if " publishing " in line
+    ]
+    assert len(published) == 3  # the burst and the two paced rounds
+    assert len({line.split("topic=")[1].split()[0] for line in published}) == 1
     kafka = json.loads(output.read_text())["brokers"]["apache-kafka"]
     assert kafka["max_images_per_second"] > 0
     assert [rate["rate"] for rate in kafka["rates"]] == ["200", "half"]
