@@ -195,8 +195,10 @@ def latency_markdown(figures: dict[str, Any]) -> str:
                     f"{broker} at {rate['rate']}: goal p99 <= {rate['goal_p99_ms']:g} ms met in "
                     f"{rate['rounds_met']} of {len(rate['rounds'])} rounds."
                 )
-        topics = "one set of topics for every run" if result.get("shared_topics") else None
-        lines.append(f"{broker}: {topics or 'new topics for each run'}.")
+        if result.get("shared_topics"):
+            lines.append(f"{broker}: one set of topics for every run.")
+        else:
+            lines.append(f"{broker}: new topics for each run.")
         lines.extend(broker_note(broker, result))
     lines.extend(_worst_breakdowns(figures))
     return "\n".join(lines) + "\n"
