@@ -1,0 +1,121 @@
+"""The model server's CPU per predict request at a steady pace and back to back.
+
+Starts `fashion-pubsub serve` on a free loopback port (one ONNX Runtime thread, as the
+pipeline's stack runs it), sends Open Inference Protocol requests of `--images` images
+through the pipeline's own client, first paced at each of `--rates` requests a second,
+then back to back, and prints for each phase the server's CPU time per request (user +
+system, from /proc), the client's, and the request's p50 / p99. Run it on an otherwise
+idle machine, from the repository's root, after `make model` (or with any model folder):
+
+    .venv/bin/python bench/request_pace.py                        # 4 images, 250/s and flat out
+    .venv/bin/python bench/request_pace.py --images 1 --rates 100 250 1000
+
+The same request costs more CPU when requests come with pauses between them: each one
+finds the server asleep, and on a shared VM its caches cold (docs/benchmarks.md).
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fashion_pubsub.infra.ports import free_port
+from fashion_pubsub.serving.client import ServingClient
+from fashion_pubsub.serving.errors import ServingUnavailableError
+
+_WARM_UP_REQUESTS = 200
+_READY_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Phase:
+    """What one phase measured: requests answered, CPU seconds on each side, latencies."""
+
+    rate: float | None  # requests a second; None: back to back
+    requests: int
+    server_cpu: float
+    client_cpu: float
+    latencies: list[float]
+
+    def line(self) -> str:
+        pace = "back to back" if self.rate is None else f"{self.rate:g}/s"
+        p50, p99 = np.percentile(np.array(self.latencies) * 1000, [50, 99])
+        return (
+            f"{pace:>13}: {self.requests} requests, server {self.per_request(self.server_cpu)}"
+            f" µs CPU each, client {self.per_request(self.client_cpu)}, "
+            f"p50 {p50:.2f} ms, p99 {p99:.2f}"
+        )
+
+    def per_request(self, seconds: float) -> str:
+        return f"{seconds / self.requests * 1e6:,.0f}"
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_phase(
+    client: ServingClient, images: np.ndarray, server_pid: int, rate: float | None, seconds: float
+) -> Phase:
+    """Requests for `seconds`, paced at `rate` a second (None: each right after the last)."""
+    latencies: list[float] = []
+    server_before, client_before = process_cpu_seconds(server_pid), time.process_time()
+    started = time.perf_counter()
+    while (now := time.perf_counter()) - started < seconds:
+        if rate is not None:
+            # a fixed schedule, so a slow answer is not followed by a longer pause
+            time.sleep(max(0.0, started + len(latencies) / rate - now))
+        sent = time.perf_counter()
+        client.classify(images)
+        latencies.append(time.perf_counter() - sent)
+    return Phase(
+        rate,
+        len(latencies),
+        process_cpu_seconds(server_pid) - server_before,
+        time.process_time() - client_before,
+        latencies,
+    )
+
+
+def _wait_until_ready(client: ServingClient, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + _READY_SECONDS
+    while True:
+        try:
+            client.connect()
+            return
+        except ServingUnavailableError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-base-path", type=Path, default=Path("models/fashion-model"))
+    parser.add_argument("--images", type=int, default=4, help="images per request")
+    parser.add_argument("--rates", type=float, nargs="+", default=[250.0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="per phase")
+    args = parser.parse_args()
+    port = free_port()
+    command = [sys.executable, "-m", "fashion_pubsub", "serve"]
+    command += ["--model_base_path", str(args.model_base_path), "--rest_api_port", str(port)]
+    command += ["--port", "0", "--tensorflow_intra_op_parallelism", "1"]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pixels = np.random.default_rng(0).integers(0, 256, (args.images, 28, 28), dtype=np.uint8)
+    try:
+        with ServingClient(f"http://127.0.0.1:{port}/v1/models/fashion-model:predict") as client:
+            _wait_until_ready(client, server)
+            for _ in range(_WARM_UP_REQUESTS):
+                client.classify(pixels)
+            for rate in [*args.rates, None]:
+                print(run_phase(client, pixels, server.pid, rate, args.seconds).line(), flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
