@@ -89,6 +89,12 @@ class KafkaNode:
             if size == 1
             else f"controller.quorum.voters={','.join(self.voters)}"
         )
+        # One network thread and one request handler: with two and four, on two cores
+        # shared with the pipeline, each request woke another idle thread; one of each
+        # stays busy and takes what queued meanwhile. At a steady 1,000 images/s Kafka's CPU
+        # per image was 306-335 against 343-368 us (3 alternating pairs), at 2,200 images/s
+        # 661-673 against 697-754 us and p99 50-75 against 62-100 ms (3 pairs); bursts of
+        # 10,000 were no slower (docs/benchmarks.md, "Kafka's threads").
         return f"""\
 process.roles=broker,controller
 node.id={self.node_id}
@@ -111,8 +117,8 @@ transaction.state.log.num.partitions=10
 share.coordinator.state.topic.replication.factor={copies}
 share.coordinator.state.topic.min.isr={in_sync}
 group.initial.rebalance.delay.ms=0
-num.network.threads=2
-num.io.threads=4
+num.network.threads=1
+num.io.threads=1
 """
 
     def java_command(self, *args: str) -> list[str]:

@@ -20,6 +20,8 @@ def test_one_node_keeps_its_folder_and_forms_its_quorum_alone(tmp_path: Path) ->
     assert config["controller.quorum.bootstrap.servers"] == "127.0.0.1:9093"
     assert config["offsets.topic.replication.factor"] == "1"
     assert config["min.insync.replicas"] == "1"
+    # one thread each, not Kafka's 3 and 8: fewer wake-ups on a small machine
+    assert (config["num.network.threads"], config["num.io.threads"]) == ("1", "1")
 
 
 def test_three_nodes_have_own_ports_and_folders_and_replicate_internal_topics(
