@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,12 +97,24 @@ def _wait_until_ready(client: ServingClient, server: subprocess.Popen[bytes]) ->
             time.sleep(0.2)
 
 
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    """An argparse type: `kind` of the text, refused unless above zero."""
+
+    def parse(text: str) -> float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} is not above zero")
+        return value
+
+    return parse
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-base-path", type=Path, default=Path("models/fashion-model"))
-    parser.add_argument("--images", type=int, default=4, help="images per request")
-    parser.add_argument("--rates", type=float, nargs="+", default=[250.0])
-    parser.add_argument("--seconds", type=float, default=8.0, help="per phase")
+    parser.add_argument("--images", type=_positive(int), default=4, help="images per request")
+    parser.add_argument("--rates", type=_positive(float), nargs="+", default=[250.0])
+    parser.add_argument("--seconds", type=_positive(float), default=8.0, help="per phase")
     args = parser.parse_args()
     port = free_port()
     command = [sys.executable, "-m", "fashion_pubsub", "serve"]

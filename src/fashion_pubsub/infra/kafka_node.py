@@ -92,9 +92,10 @@ class KafkaNode:
         # One network thread and one request handler: with two and four, on two cores
         # shared with the pipeline, each request woke another idle thread; one of each
         # stays busy and takes what queued meanwhile. At a steady 1,000 images/s Kafka's CPU
-        # per image was 306-335 against 343-368 us (3 alternating pairs), at 2,200 images/s
-        # 661-673 against 697-754 us and p99 50-75 against 62-100 ms (3 pairs); bursts of
-        # 10,000 were no slower (docs/benchmarks.md, "Kafka's threads").
+        # per image was 306-335 against 343-368 us (3 alternating pairs); at 2,200 images/s
+        # the whole pipeline's was 661-673 against 697-754 us and p99 50-75 against 62-100
+        # ms (3 pairs); bursts of 10,000 were no slower (docs/benchmarks.md, "Kafka's
+        # threads").
         return f"""\
 process.roles=broker,controller
 node.id={self.node_id}
