@@ -16,8 +16,7 @@ finds the server asleep, and on a shared VM its caches cold (docs/benchmarks.md)
 
 import argparse
 import os
-import subprocess
-import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,12 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+from fashion_pubsub.demo.stack import Stack
 from fashion_pubsub.infra.ports import free_port
+from fashion_pubsub.infra.processes import stat_fields
 from fashion_pubsub.serving.client import ServingClient
-from fashion_pubsub.serving.errors import ServingUnavailableError
+from fashion_pubsub.settings import InfraSettings
 
 _WARM_UP_REQUESTS = 200
-_READY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,9 @@ class Phase:
 
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process `pid` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = stat_fields(pid)
+    if fields is None:
+        raise ProcessLookupError(f"process {pid} is gone")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -85,18 +87,6 @@ def run_phase(
     )
 
 
-def _wait_until_ready(client: ServingClient, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + _READY_SECONDS
-    while True:
-        try:
-            client.connect()
-            return
-        except ServingUnavailableError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
 def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
     """An argparse type: `kind` of the text, refused unless above zero."""
 
@@ -117,18 +107,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=_positive(float), default=8.0, help="per phase")
     args = parser.parse_args()
     port = free_port()
-    command = [sys.executable, "-m", "fashion_pubsub", "serve"]
-    command += ["--model_base_path", str(args.model_base_path), "--rest_api_port", str(port)]
-    command += ["--port", "0", "--tensorflow_intra_op_parallelism", "1"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/v1/models/fashion-model"
     pixels = np.random.default_rng(0).integers(0, 256, (args.images, 28, 28), dtype=np.uint8)
-    try:
-        with ServingClient(f"http://127.0.0.1:{port}/v1/models/fashion-model:predict") as client:
-            _wait_until_ready(client, server)
+    with tempfile.TemporaryDirectory() as logs, Stack(InfraSettings(), Path(logs)) as stack:
+        # started as the pipeline's stack starts it, and stopped when this ends
+        stack.ensure_model_server(base, args.model_base_path, port)
+        server_pid = stack.pid("model-server")
+        with ServingClient(f"{base}:predict") as client:
             for _ in range(_WARM_UP_REQUESTS):
                 client.classify(pixels)
             for rate in [*args.rates, None]:
-                print(run_phase(client, pixels, server.pid, rate, args.seconds).line(), flush=True)
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+                print(run_phase(client, pixels, server_pid, rate, args.seconds).line(), flush=True)

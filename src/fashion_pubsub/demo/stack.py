@@ -97,6 +97,10 @@ class Stack:
     def log_path(self, name: str) -> Path:
         return self._run_dir / f"{name}.log"
 
+    def pid(self, name: str) -> int:
+        """The process ID of `name`, a process this stack spawned."""
+        return self._processes[name].pid
+
     def check_alive(self, name: str) -> None:
         """Raise StartError quoting its log if a process we spawned has exited."""
         process = self._processes.get(name)

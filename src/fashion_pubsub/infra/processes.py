@@ -158,11 +158,10 @@ def is_alive(pid: int) -> bool:
             return True
         del _CHILDREN[pid]
         return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError, ProcessLookupError):
+    fields = stat_fields(pid)
+    if not fields:
         return False
-    return state not in ("Z", "X")
+    return fields[0] not in ("Z", "X")
 
 
 def tail(path: Path, lines: int = 15) -> str:
@@ -185,14 +184,22 @@ def raise_if_exited(process: subprocess.Popen[bytes], name: str, log_path: Path)
 def start_ticks(pid: int) -> int | None:
     """When `pid` started, in clock ticks since boot (field 22 of /proc/PID/stat), or None
     if there is no such process. With the boot's id it names one process for ever."""
-    try:
-        # The command name (field 2) may hold spaces and ")": split after its last ")".
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, IndexError, ProcessLookupError):
+    fields = stat_fields(pid)
+    if fields is None:
         return None
     try:
         return int(fields[19])  # fields[0] is field 3 (the state)
     except (IndexError, ValueError):
+        return None
+
+
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat from the third (the state) on, or None if there is no
+    such process."""
+    try:
+        # The command name (field 2) may hold spaces and ")": split after its last ")".
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, IndexError, ProcessLookupError):
         return None
 
 
