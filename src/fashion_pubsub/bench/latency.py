@@ -9,14 +9,11 @@ max, and the per-stage breakdown (`pipeline.latency`), and says whether it met i
 
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from fashion_pubsub.bench.figures import broker_figures, broker_note, machine
-from fashion_pubsub.bench.machine_noise import probe_ms
 from fashion_pubsub.bench.run import run_rounds, unique_topics
 from fashion_pubsub.demo.runner import RunPlan, broker_for, run_pipeline, use_topics
 from fashion_pubsub.demo.stack import Stack
@@ -113,35 +110,15 @@ def _measure_broker(plan: LatencyPlan, first: RunPlan, root: Path, shared: bool)
         rates.append((HALF, max(best / 2, 1.0)))
     for label, rate in rates:
         paced = replace(first, images=plan.paced_images, rate=rate)
-        # The same code's tail doubles when this VM's host is in a slow spell: the probe,
-        # taken while nothing else runs, says which spell each round started in.
-        probes: list[float] = []
-        summaries = run_rounds(
-            paced,
-            plan.rounds,
-            root,
-            f"rate-{label}",
-            fresh_topics=not shared,
-            before_each=partial(_probe_into, probes),
-        )
-        result["rates"].append(_rate_figures(label, rate, summaries, probes))
+        summaries = run_rounds(paced, plan.rounds, root, f"rate-{label}", fresh_topics=not shared)
+        result["rates"].append(_rate_figures(label, rate, summaries))
         log_event(logger, "bench_latency_rate", broker=first.broker, rate=label)
     return result
 
 
-def _probe_into(probes: list[float]) -> None:
-    probes.append(probe_ms())
-
-
-def _rate_figures(
-    label: str, rate: float, summaries: list[Summary], probes: Sequence[float] = ()
-) -> dict[str, Any]:
+def _rate_figures(label: str, rate: float, summaries: list[Summary]) -> dict[str, Any]:
     goal = GOALS_P99_MS.get(label)
-    each_probe: list[float | None] = list(probes) or [None] * len(summaries)
-    rounds = [
-        {**_round_figures(summary, goal), "machine_probe_ms": probe}
-        for summary, probe in zip(summaries, each_probe, strict=True)
-    ]
+    rounds = [_round_figures(summary, goal) for summary in summaries]
     return {
         "rate": label,
         "images_per_second": round(rate, 1),
@@ -185,13 +162,11 @@ def latency_markdown(figures: dict[str, Any]) -> str:
         f"Input and output folders on {machine_figures.get('workdir_filesystem', 'unknown')}, "
         f"load average at start {machine_figures.get('load_average_at_start', 'unknown')}; "
         "latency from the feeder renaming a file into the input folder to its output file "
-        "written, every image of every round. Probe: the CPU time of a fixed workload "
-        "(bench/machine_noise.py, median of 5) taken just before the round, while nothing "
-        "else ran; a slower machine takes longer.",
+        "written, every image of every round.",
         "",
         "| broker | rate (images/s) | round | images | achieved/s | p50 ms | p99 ms | max ms "
-        "| goal p99 | met | probe ms |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        "| goal p99 | met |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for broker, result in figures["brokers"].items():
         for rate in result["rates"]:
@@ -201,13 +176,11 @@ def latency_markdown(figures: dict[str, Any]) -> str:
             goal = "" if rate["goal_p99_ms"] is None else f"{rate['goal_p99_ms']:g}"
             for n, r in enumerate(rate["rounds"], 1):
                 met = "" if r["met"] is None else ("yes" if r["met"] else "**no**")
-                probe = r.get("machine_probe_ms")  # absent from files written before it
-                probe_cell = "" if probe is None else f"{probe:.1f}"
                 lines.append(
                     f"| {broker} | {name} | {n} | {r['images']} | "
                     f"{r['achieved_images_per_second']:,.0f} | {r['p50_ms']:.1f} | "
                     f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {goal} "
-                    f"| {met} | {probe_cell} |"
+                    f"| {met} |"
                 )
     lines.append("")
     for broker, result in figures["brokers"].items():

@@ -30,17 +30,6 @@ def workload_ms() -> float:
     return (time.process_time() - started) * 1000
 
 
-def probe_ms(samples: int = 5) -> float:
-    """The median CPU time of `samples` runs of the workload, in ms: how fast the machine
-    is right now (on this project's VM the fast spells give ~18 ms, the slow ones 27-32;
-    docs/benchmarks.md, "The machine"). Takes ~0.1-0.2 s.
-
-    Args:
-        samples: how many times to run the workload.
-    """
-    return round(statistics.median(workload_ms() for _ in range(samples)), 1)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=40)

@@ -3,7 +3,6 @@ same model, same run. The figures are written by `fashion_pubsub.bench.figures`.
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -99,24 +98,12 @@ def _measure(plan: BenchPlan, fast: RunPlan, root: Path) -> dict[str, Any]:
 
 
 def run_rounds(
-    plan: RunPlan,
-    count: int,
-    root: Path,
-    name: str,
-    *,
-    fresh_topics: bool = True,
-    before_each: Callable[[], object] | None = None,
+    plan: RunPlan, count: int, root: Path, name: str, *, fresh_topics: bool = True
 ) -> list[Summary]:
     """`count` runs of `plan`, in `root/<name>-1`, `root/<name>-2`, ..., each on its own
-    topics, or with `fresh_topics` False all on `plan.topics`; `before_each` is called
-    before each run starts."""
-    summaries = []
-    for n in range(1, count + 1):
-        if before_each is not None:
-            before_each()
-        each = replace(plan, run_dir=root / f"{name}-{n}")
-        summaries.append(run_pipeline(unique_topics(each) if fresh_topics else each).summary)
-    return summaries
+    topics, or with `fresh_topics` False all on `plan.topics`."""
+    rounds = [replace(plan, run_dir=root / f"{name}-{n}") for n in range(1, count + 1)]
+    return [run_pipeline(unique_topics(each) if fresh_topics else each).summary for each in rounds]
 
 
 def _latencies(summary: Summary) -> dict[str, object]:

@@ -54,29 +54,6 @@ def test_the_table_has_every_round_and_the_worst_rounds_stages() -> None:
     assert "| predict |" in table and "| end_to_end |" in table
 
 
-def test_each_round_says_how_fast_the_machine_was_just_before_it() -> None:
-    figures = {
-        "machine": {},
-        "brokers": {
-            "google-pubsub": {
-                "rates": [
-                    _rate_figures("1000", 1000.0, [_summary(20.0), _summary(31.0)], [28.4, 19]),
-                    _rate_figures("2000", 2000.0, [_summary(40.0)], [18.1]),
-                ]
-            }
-        },
-    }
-    rows = [line for line in latency_markdown(figures).splitlines() if "| google-pubsub |" in line]
-    assert [row.rsplit("|", 2)[1].strip() for row in rows] == ["28.4", "19.0", "18.1"]
-
-
-def test_a_table_from_figures_without_a_probe_leaves_its_cell_empty() -> None:
-    rate = _rate_figures("200", 200.0, [_summary(10.0)])
-    del rate["rounds"][0]["machine_probe_ms"]  # files written before the probe existed
-    table = latency_markdown({"machine": {}, "brokers": {"apache-kafka": {"rates": [rate]}}})
-    assert "| 200 | 1 | 100 | 1,000 | 5.0 | 10.0 | 20.0 |  |  |  |" in table
-
-
 def test_a_crowded_kafka_is_called_out_in_the_table_and_a_clean_one_is_not() -> None:
     def table(partitions: int) -> str:
         result = {"broker_partitions_at_start": partitions, "rates": []}
