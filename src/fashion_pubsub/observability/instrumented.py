@@ -117,6 +117,9 @@ class HealthReportingPublisher(_Reporting[Publisher], Publisher):
         health: where readiness is reported.
     """
 
+    def connect(self) -> None:
+        self._inner.connect()
+
     def publish(self, messages: Iterable[OutgoingMessage]) -> list[PublishResult]:
         results = self._inner.publish(messages)
         if results:

@@ -81,6 +81,7 @@ def run_publisher(
         publisher = HealthReportingPublisher(
             stack.enter_context(broker.publisher(topics.input_topic)), health
         )
+        publisher.connect()
         log_event(logger, "publishing", broker=broker.name, topic=topics.input_topic)
         stop = stack.enter_context(stop_on_signals())
         FilePublisher(publisher, settings, stats).run(stop)
@@ -120,9 +121,14 @@ def open_channels(
             ),
             transactions=session,
         )
+    consumer = stack.enter_context(broker.consumer())
+    predictions = stack.enter_context(broker.publisher(topics.predictions_topic))
+    # Each batch waits for the one before to be published (at-least-once), so a slow first
+    # publish would hold the second batch's images.
+    predictions.connect()
     return Channels(
-        consumer=stack.enter_context(broker.consumer()),
-        predictions=stack.enter_context(broker.publisher(topics.predictions_topic)),
+        consumer=consumer,
+        predictions=predictions,
         # A dead letter that no longer fits the broker is sent shrunk, its reason kept.
         dead_letters=FittingPublisher(
             stack.enter_context(broker.publisher(topics.dead_letter_topic)),
