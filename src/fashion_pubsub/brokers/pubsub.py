@@ -256,6 +256,8 @@ class PubSubPublisher(Publisher):
         # emulator).
         try:
             self._client.get_topic(topic=self._topic, timeout=_CONNECT_TIMEOUT, retry=None)
+        except gexc.PermissionDenied:
+            pass  # connected; a role that may only publish (roles/pubsub.publisher) lands here
         except gexc.GoogleAPIError as exc:
             log_event(logger, "topic_unreachable", logging.WARNING, topic=self._topic, error=exc)
 

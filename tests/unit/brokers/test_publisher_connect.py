@@ -113,3 +113,12 @@ def test_pubsub_connect_to_a_missing_topic_or_service_logs_instead_of_raising(
     with caplog.at_level(logging.WARNING):
         publisher.connect()
     assert "topic_unreachable" in caplog.text
+
+
+def test_pubsub_connect_with_a_role_that_may_only_publish_is_not_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    publisher, client = _pubsub_publisher(gexc.PermissionDenied("pubsub.topics.get"))
+    with caplog.at_level(logging.WARNING):
+        publisher.connect()
+    assert client.asked and caplog.text == ""
