@@ -216,9 +216,9 @@ class KafkaPublisher(Publisher):
         return confirmed
 
     def connect(self) -> None:
-        # The first metadata request connects librdkafka to the broker: a new producer's
-        # first publish took 54 ms, and 505-539 ms in 2 of 10 tries, without this; 2 ms
-        # with it (its own 2-54 ms spent at start instead).
+        # A new producer needs a while to connect and learn the topic: a publish right
+        # after start took 54 ms, and 505-539 ms in 2 of 10 tries; after this metadata
+        # request (itself 2-54 ms, at start) 2 ms, as after 3 s of waiting.
         self._learn_partitions()
 
     def _next_partition(self) -> int:
