@@ -2,6 +2,7 @@
 publishing, and consumer-group reading with commits of processed offsets only."""
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from functools import partial
@@ -40,6 +41,10 @@ logger = logging.getLogger(__name__)
 
 _DELIVERY_TIMEOUT_MS = 30_000
 _ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA
+# How long `connect` waits for a topic's partitions to show in the metadata, asking again
+# this often: a topic is there moments after its creation, a missing one never is.
+_CONNECT_PATIENCE_SECONDS = 2.0
+_CONNECT_RETRY_SECONDS = 0.05
 _COMMIT_INTERVAL_MS = 1000
 _HELD_POLL_MESSAGES = 100
 _ALREADY_GONE = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.GROUP_ID_NOT_FOUND)
@@ -218,8 +223,14 @@ class KafkaPublisher(Publisher):
     def connect(self) -> None:
         # A new producer needs a while to connect and learn the topic: a publish right
         # after start took 54 ms, and 505-539 ms in 2 of 10 tries; after this metadata
-        # request (itself 2-54 ms, at start) 2 ms, as after 3 s of waiting.
-        self._learn_partitions()
+        # request (itself 2-54 ms, at start) 2 ms, as after 3 s of waiting. A topic just
+        # created may not be in the broker's metadata yet: until it is, batches would go
+        # to any partition, so this waits a little for it.
+        deadline = time.monotonic() + _CONNECT_PATIENCE_SECONDS
+        answered = self._learn_partitions()
+        while answered and self._partition_count is None and time.monotonic() < deadline:
+            time.sleep(_CONNECT_RETRY_SECONDS)
+            answered = self._learn_partitions()
 
     def _next_partition(self) -> int:
         """The partition for the next batch, or -1 (librdkafka chooses by key) while the
@@ -231,15 +242,17 @@ class KafkaPublisher(Publisher):
         self._batches += 1
         return self._batches % self._partition_count
 
-    def _learn_partitions(self) -> None:
-        """Read how many partitions the topic has (left unknown if Kafka cannot say)."""
+    def _learn_partitions(self) -> bool:
+        """Read how many partitions the topic has (left unknown if Kafka cannot say);
+        False if Kafka did not answer at all."""
         try:
             metadata = self._producer.list_topics(self._topic, timeout=10).topics[self._topic]
         except KafkaException as exc:
             log_event(logger, "partitions_unknown", logging.WARNING, error=exc)
-            return
+            return False
         if metadata.error is None and metadata.partitions:
             self._partition_count = len(metadata.partitions)
+        return True
 
     def _produce(
         self, message: OutgoingMessage, partition: int, callback: Any

@@ -33,6 +33,9 @@ def test_each_batch_goes_to_one_partition_and_batches_cover_them_all(
     the partitions still gives every subscriber of the group a share."""
     broker = make_broker("apache-kafka", request, topics, partitions=3)
     with broker.publisher(topics.input_topic) as publisher:
+        # As the publish service does: the topic was created a moment ago, and until its
+        # partitions show in the metadata a batch would go to any of them.
+        publisher.connect()
         batches = [
             publisher.publish(
                 OutgoingMessage(key=f"{b}-{i}", payload=b"x", attributes={}) for i in range(20)

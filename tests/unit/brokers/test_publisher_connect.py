@@ -10,6 +10,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 from google.api_core import exceptions as gexc
 
+from fashion_pubsub.brokers import kafka
 from fashion_pubsub.brokers.base import OutgoingMessage
 from fashion_pubsub.brokers.kafka import KafkaPublisher
 from fashion_pubsub.brokers.limits import kafka_limits
@@ -65,6 +66,24 @@ def test_kafka_connect_reads_the_partitions_so_the_first_publish_need_not() -> N
     assert [r.ok for r in publisher.publish([_message()])] == [True]
     assert fake.metadata_requests == 1
     assert fake.produced == [1]  # a partition of its own choosing, not librdkafka's (-1)
+
+
+def test_kafka_connect_waits_for_a_topic_just_created_to_show_its_partitions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    publisher, fake = _kafka_publisher(partitions=0)  # in the metadata, no partitions yet
+    answers = iter([0, 0, 3])
+
+    def list_topics(topic: str, timeout: float) -> Any:
+        fake.partitions = next(answers)
+        return _Librdkafka.list_topics(fake, topic, timeout)
+
+    monkeypatch.setattr(fake, "list_topics", list_topics)
+    monkeypatch.setattr(kafka.time, "sleep", lambda seconds: None)
+    publisher.connect()
+    assert fake.metadata_requests == 3
+    publisher.publish([_message() for _ in range(4)])
+    assert fake.produced == [1, 1, 1, 1]  # the whole batch to one partition
 
 
 def test_kafka_connect_to_a_broker_that_cannot_answer_logs_and_publish_asks_again(
