@@ -121,14 +121,9 @@ def open_channels(
             ),
             transactions=session,
         )
-    consumer = stack.enter_context(broker.consumer())
-    predictions = stack.enter_context(broker.publisher(topics.predictions_topic))
-    # Each batch waits for the one before to be published (at-least-once), so a slow first
-    # publish would hold the second batch's images.
-    predictions.connect()
     return Channels(
-        consumer=consumer,
-        predictions=predictions,
+        consumer=stack.enter_context(broker.consumer()),
+        predictions=stack.enter_context(broker.publisher(topics.predictions_topic)),
         # A dead letter that no longer fits the broker is sent shrunk, its reason kept.
         dead_letters=FittingPublisher(
             stack.enter_context(broker.publisher(topics.dead_letter_topic)),
@@ -171,6 +166,9 @@ def run_subscriber(
                 )
             )
         channels = open_channels(broker, topics, settings, stack)
+        # Batches wait for the ones before them to be published, so a slow first publish
+        # would hold the images behind it.
+        channels.predictions.connect()
         channels = replace(channels, consumer=HealthReportingConsumer(channels.consumer, health))
         client = stack.enter_context(
             MeasuredModelClient(open_model_client(settings.url), subscriber_metrics, health)
