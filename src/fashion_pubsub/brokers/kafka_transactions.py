@@ -30,12 +30,7 @@ from fashion_pubsub.brokers.kafka import (
 )
 from fashion_pubsub.brokers.kafka_logs import RepeatFilter, client_log_config
 from fashion_pubsub.brokers.limits import kafka_limits
-from fashion_pubsub.brokers.transactions import (
-    PendingCommit,
-    TransactionalSession,
-    commit_now,
-    parse_position,
-)
+from fashion_pubsub.brokers.transactions import TransactionalSession, parse_position
 from fashion_pubsub.logs import log_event
 from fashion_pubsub.settings import KafkaSettings, TopicSettings
 
@@ -178,9 +173,6 @@ class KafkaTransactions(TransactionalSession):
         self._call(self.producer.abort_transaction, _TIMEOUT_S)
         log_event(logger, "transaction_aborted", logging.WARNING, id=self.transactional_id)
 
-    def prepare_commit(self, messages: Sequence[Message]) -> PendingCommit:
-        return self._consumer.prepare_commit(messages)
-
     def committed(self, positions: Sequence[str]) -> bool:
         wanted: dict[tuple[str, int], int] = {}
         for position in positions:
@@ -291,22 +283,17 @@ class TransactionalConsumer(KafkaConsumer):
 
     def ack(self, messages: Sequence[Message]) -> None:
         """Commit the session's transaction with the offsets these acks make committable."""
-        commit_now(self.prepare_commit(messages), self._rewind)
-
-    def prepare_commit(self, messages: Sequence[Message]) -> PendingCommit:
-        """Acknowledge `messages` and take the offsets they make committable (see
-        `TransactionalSession.prepare_commit`)."""
         self._acknowledge(messages)
         offsets = []
         for (topic, partition), state in self._partitions.items():
             offset = state.committable()
             if offset is not None:
                 offsets.append(TopicPartition(topic, partition, offset))
-        metadata = self._consumer.consumer_group_metadata()
-        return _KafkaCommit(self._session, self, offsets, metadata)
-
-    def committed_to(self, offsets: Sequence[TopicPartition]) -> None:
-        """Note `offsets` as committed: the next commit need not carry them again."""
+        try:
+            self._session.commit(offsets, self._consumer.consumer_group_metadata())
+        except TransactionAbortedError:
+            self._rewind()
+            raise
         for tp in offsets:
             committed = self._partitions.get((tp.topic, tp.partition))
             if committed is not None:
@@ -346,25 +333,3 @@ class TransactionalConsumer(KafkaConsumer):
 
     def _commit_now(self, only: set[tuple[str, int]] | None = None) -> None:
         """Offsets are committed only inside transactions, never on their own."""
-
-
-class _KafkaCommit(PendingCommit):
-    """The offsets of an ack, to commit with the session's transaction."""
-
-    def __init__(
-        self,
-        session: KafkaTransactions,
-        consumer: TransactionalConsumer,
-        offsets: list[TopicPartition],
-        group: Any,
-    ) -> None:
-        self._session = session
-        self._consumer = consumer
-        self._offsets = offsets
-        self._group = group  # the group's generation when prepared: a zombie is fenced
-
-    def run(self) -> None:
-        self._session.commit(self._offsets, self._group)
-
-    def settle(self) -> None:
-        self._consumer.committed_to(self._offsets)

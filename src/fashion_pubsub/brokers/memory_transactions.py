@@ -16,12 +16,7 @@ from collections.abc import Sequence
 from fashion_pubsub.brokers.base import Message, OutgoingMessage, Publisher, PublishResult
 from fashion_pubsub.brokers.errors import TransactionAbortedError, TransactionFencedError
 from fashion_pubsub.brokers.memory import MemoryBroker, MemoryPublisher, _GroupConsumer
-from fashion_pubsub.brokers.transactions import (
-    PendingCommit,
-    TransactionalSession,
-    commit_now,
-    parse_position,
-)
+from fashion_pubsub.brokers.transactions import TransactionalSession, parse_position
 
 
 class MemoryTransactions(TransactionalSession):
@@ -36,14 +31,10 @@ class MemoryTransactions(TransactionalSession):
         self._lock = threading.Lock()
         self._pending: list[tuple[str, int, OutgoingMessage]] = []
         self._refused = False
-        self._consumer = _TransactionalConsumer(broker, self)
-        self.consumer = self._consumer
+        self.consumer = _TransactionalConsumer(broker, self)
 
     def publisher(self, topic: str) -> Publisher:
         return _TransactionalPublisher(self, topic)
-
-    def prepare_commit(self, messages: Sequence[Message]) -> PendingCommit:
-        return _MemoryCommit(self._consumer, messages)
 
     def committed(self, positions: Sequence[str]) -> bool:
         committed = self._broker.committed()
@@ -101,12 +92,11 @@ class _TransactionalConsumer(_GroupConsumer):
         self._session = session
 
     def ack(self, messages: Sequence[Message]) -> None:
-        commit_now(_MemoryCommit(self, messages), self._rewind_to_committed)
-
-    def commit(self, messages: Sequence[Message]) -> None:
-        """Commit the session's transaction, then the offsets `messages` make committable
-        (the broker's lock makes this safe beside a receive on another thread)."""
-        self._session.commit()
+        try:
+            self._session.commit()
+        except TransactionAbortedError:
+            self._rewind_to_committed()
+            raise
         super().ack(messages)
 
     def nack(self, messages: Sequence[Message]) -> None:
@@ -121,20 +111,6 @@ class _TransactionalConsumer(_GroupConsumer):
                 state.rewound(offset)
                 self._positions[partition] = offset
             broker._lock.notify_all()
-
-
-class _MemoryCommit(PendingCommit):
-    """An ack of the in-memory broker's Kafka flavour, committed when it runs."""
-
-    def __init__(self, consumer: _TransactionalConsumer, messages: Sequence[Message]) -> None:
-        self._consumer = consumer
-        self._messages = list(messages)
-
-    def run(self) -> None:
-        self._consumer.commit(self._messages)
-
-    def settle(self) -> None:
-        """The offsets were noted as they were committed."""
 
 
 class _TransactionalPublisher(MemoryPublisher):

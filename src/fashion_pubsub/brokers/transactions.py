@@ -14,47 +14,14 @@ offsets, on the consumer's next `ack`, or not at all:
 
 An ack that cannot commit aborts in the same way and raises `TransactionAbortedError`;
 a producer fenced by a newer instance raises `TransactionFencedError`.
-
-A commit is a broker round trip. `prepare_commit` splits an ack in two, so the consumer
-need not wait for it: the acknowledgement, on the consumer's thread, and the commit
-(`PendingCommit.run`), on the thread that publishes into the session, while the consumer
-goes on handing out messages.
 """
 
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from abc import abstractmethod
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from fashion_pubsub.brokers.base import Consumer, Message, Publisher
-from fashion_pubsub.brokers.errors import TransactionAbortedError
+from fashion_pubsub.brokers.base import Consumer, Publisher
 from fashion_pubsub.closing import Closeable
-
-
-class PendingCommit(ABC):
-    """An ack whose commit is still to come (see `TransactionalSession.prepare_commit`)."""
-
-    @abstractmethod
-    def run(self) -> None:
-        """Commit the transaction with the offsets taken at `prepare_commit`: the broker
-        round trip, on any one thread. An abort raises `TransactionAbortedError` (then
-        `nack` on the consumer's thread: everything since the last commit comes again);
-        a fenced producer raises `TransactionFencedError`."""
-
-    @abstractmethod
-    def settle(self) -> None:
-        """Once `run` has committed, note the committed offsets (on the consumer's
-        thread)."""
-
-
-def commit_now(commit: PendingCommit, rewind: Callable[[], None]) -> None:
-    """A whole ack on the consumer's thread: run `commit` and settle it; if it aborts,
-    `rewind` to the committed offsets and raise `TransactionAbortedError`."""
-    try:
-        commit.run()
-    except TransactionAbortedError:
-        rewind()
-        raise
-    commit.settle()
 
 
 class TransactionalSession(Closeable):
@@ -65,14 +32,6 @@ class TransactionalSession(Closeable):
     @abstractmethod
     def publisher(self, topic: str) -> Publisher:
         """A publisher for `topic` inside the session's transactions."""
-
-    @abstractmethod
-    def prepare_commit(self, messages: Sequence[Message]) -> PendingCommit:
-        """The first half of `consumer.ack(messages)`, on the consumer's thread: acknowledge
-        `messages` and take the offsets the commit will cover. The commit (`run`) may then
-        go on in another thread while the consumer hands out more messages; nothing may be
-        published into the session until it is over (it would join the committing
-        transaction), and no other commit may begin before `settle`."""
 
     @abstractmethod
     def committed(self, positions: Sequence[str]) -> bool:

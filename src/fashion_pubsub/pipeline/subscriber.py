@@ -23,9 +23,9 @@ up to `_MAX_PUBLISHING` batches may be publishing their predictions and dead let
 into the open transaction, in order, while the main thread goes on (behind a backlog
 none: each waits for the one before); they settle into it, oldest first, as their
 publishing ends. The transaction commits them together with the offsets of all its
-batches every `transaction_interval_seconds` and when idle, in the writer thread while
-the main thread goes on (and, waited for, before a rebalance, during a model server
-outage and at close: see transaction.py), once none is publishing any more. A batch not wholly done aborts the whole transaction (once the batches after it
+batches every `transaction_interval_seconds` (and when idle, before a rebalance, during
+a model server outage and at close: see transaction.py), once none is publishing any
+more. A batch not wholly done aborts the whole transaction (once the batches after it
 have finished publishing into it: they come again too), so read_committed readers never
 see a half-done batch. Records go to the results log only after the commit (through the
 commit journal), so an aborted batch never looks done.
@@ -133,11 +133,6 @@ class ImageSubscriber:
         self._recorder = Recorder(
             channels.predictions, settings, self._index, stats, deferred=self._exactly_once
         )
-        # One thread each: a second file thread costs more CPU than it saves (recorder.py).
-        # The writer thread also commits (exactly-once): what it publishes after a commit
-        # goes into the next transaction.
-        self._files = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outputs")
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
         self._transaction: OpenTransaction | None = None
         if channels.transactions is not None:
             journal = CommitJournal(settings.results_path().with_suffix(".commit.json"))
@@ -146,11 +141,13 @@ class ImageSubscriber:
                 self._recorder,
                 journal,
                 settings.transaction_interval_seconds,
-                committer=self._writer,
             )
         self._failures = FailureCounter()
         self._backoff = 0.0
         self._retry_pause = 0.0
+        # One thread each: a second file thread costs more CPU than it saves (recorder.py).
+        self._files = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outputs")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder")
         self._in_flight: deque[_Batch] = deque()  # oldest first
         settings.output_dir.mkdir(parents=True, exist_ok=True)
         for stale in remove_stale_temporaries(settings.output_dir):
@@ -191,7 +188,7 @@ class ImageSubscriber:
         if messages:
             self._process_guarded(messages, stop)
         else:  # idle: nothing more to share the commit with, so it waits for nothing
-            self._settle_and_start_commit()
+            self._settle_and_commit()
         if self._retry_pause:
             # Given back for a transient cause (disk full, broker refusing): on Kafka they
             # come straight back, so wait rather than spin through the model server.
@@ -434,7 +431,7 @@ class ImageSubscriber:
         ):
             self._settle_oldest()
         if self._transaction.due:
-            self._settle_and_start_commit()
+            self._settle_and_commit()
 
     def _settle_oldest(self) -> None:
         """Wait for the oldest batch in flight to be recorded, then acknowledge what is
@@ -463,18 +460,10 @@ class ImageSubscriber:
         self._channels.consumer.nack(undone)
 
     def _settle_and_commit(self) -> None:
-        """Settle every batch in flight, then commit the open transaction (exactly-once)
-        and wait for the commit."""
+        """Settle every batch in flight, then commit the open transaction (exactly-once)."""
         self._settle()
         if self._transaction is not None:
             self._transaction.commit()
-
-    def _settle_and_start_commit(self) -> None:
-        """Settle every batch in flight, then begin committing the open transaction
-        (exactly-once) in the writer thread, while this thread goes on."""
-        self._settle()
-        if self._transaction is not None:
-            self._transaction.start_commit()
 
     def _pace_retries(self, transient: bool) -> None:
         """Back off while batches are given back for transient causes (0.1 s doubling to

@@ -1,12 +1,11 @@
 """Exactly-once batches sharing one transaction (pipeline/transaction.py), driven step by
 step on the in-memory broker's Kafka-like transactions: several batches commit together,
 on the interval, when idle, before a rebalance and at close; an abort rolls all of them
-back and they come again, without a duplicate anywhere. Commits on the interval and when
-idle run in the subscriber's writer thread, so the tests wait for what they check."""
+back and they come again, without a duplicate anywhere."""
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import pytest
 
 from fashion_pubsub.brokers.base import OutgoingMessage
 from fashion_pubsub.brokers.memory import MemoryBroker
-from fashion_pubsub.brokers.memory_transactions import MemoryTransactions
 from fashion_pubsub.brokers.transactions import TransactionalSession
 from fashion_pubsub.pipeline.results import DoneIndex
 from fashion_pubsub.pipeline.stats import Stats
@@ -74,14 +72,6 @@ def step_until_done(subscriber: ImageSubscriber, broker: MemoryBroker) -> None:
     raise AssertionError(f"{broker.unfinished()} input messages never committed")
 
 
-def eventually(check: Callable[[], bool]) -> bool:
-    """Whether `check` holds within 5 s (a commit runs in the writer thread)."""
-    deadline = time.monotonic() + 5
-    while not check() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    return check()
-
-
 def prediction_ids(broker: MemoryBroker) -> list[str]:
     return [m.attributes["image_id"] for m in broker.messages(broker.topics.predictions_topic)]
 
@@ -120,10 +110,10 @@ def test_several_batches_commit_together_when_the_input_is_idle(tmp_path: Path) 
         assert prediction_ids(broker) == [] and broker.committed() == {}
         assert logged_ids(settings) == []
         assert subscriber.step(threading.Event()) == 0  # idle: the third joins, all commit
-        assert eventually(lambda: sorted(logged_ids(settings)) == keys(messages))
         assert sorted(prediction_ids(broker)) == keys(messages)
         assert broker.committed() == {0: 3 * BATCH}
         assert broker.committed_transactions == 1
+        assert sorted(logged_ids(settings)) == keys(messages)
 
 
 def test_the_transaction_commits_once_the_interval_has_passed(tmp_path: Path) -> None:
@@ -134,7 +124,7 @@ def test_the_transaction_commits_once_the_interval_has_passed(tmp_path: Path) ->
         assert broker.committed_transactions == 0
         time.sleep(0.06)  # past the interval: the next batch to join commits both
         steps(subscriber, 1)
-        assert eventually(lambda: broker.committed_transactions == 1)
+        assert broker.committed_transactions == 1
         assert broker.committed() == {0: 2 * BATCH}
         assert len(prediction_ids(broker)) == 2 * BATCH
 
@@ -144,7 +134,7 @@ def test_an_interval_of_zero_commits_every_batch(tmp_path: Path) -> None:
     publish(broker, image_messages(3 * BATCH))
     with subscriber_on(broker, settings) as (subscriber, _):
         steps(subscriber, 3)
-        assert eventually(lambda: broker.committed_transactions == 2)
+        assert broker.committed_transactions == 2
         assert broker.committed() == {0: 2 * BATCH}
 
 
@@ -158,7 +148,7 @@ def test_an_aborted_commit_rolls_back_every_batch_and_they_come_again_once(
     with subscriber_on(broker, settings) as (subscriber, _):
         steps(subscriber, 3)
         subscriber.step(threading.Event())  # idle: the commit of all three batches aborts
-        assert eventually(lambda: broker.aborted_transactions == 1)
+        assert broker.aborted_transactions == 1
         aborted = [m.key for m in broker.aborted(broker.topics.predictions_topic)]
         assert sorted(aborted) == keys(messages)
         assert prediction_ids(broker) == [] and broker.committed() == {}
@@ -232,8 +222,7 @@ def test_a_second_copy_in_a_later_batch_of_the_transaction_gets_no_prediction(
     with subscriber_on(broker, settings) as (subscriber, _):
         steps(subscriber, 2)
         assert subscriber.step(threading.Event()) == 0  # idle: both batches commit together
-        assert eventually(lambda: broker.committed_transactions == 1)
-        assert broker.committed() == {0: BATCH + 2}
+        assert broker.committed_transactions == 1 and broker.committed() == {0: BATCH + 2}
     assert_each_recorded_once(broker, settings, messages)
 
 
@@ -312,7 +301,7 @@ def test_a_batch_slow_to_publish_does_not_hold_the_batches_after_it(tmp_path: Pa
         assert files == len(messages), "the later batches' files waited for the broker"
         assert broker.committed() == {} and logged_ids(settings) == []
         assert subscriber.step(threading.Event()) == 0  # idle: all three commit together
-        assert eventually(lambda: broker.committed() == {0: len(messages)})
+        assert broker.committed() == {0: len(messages)}
         assert broker.committed_transactions == 1
     assert_each_recorded_once(broker, settings, messages)
 
@@ -357,88 +346,3 @@ def wait_for_files(folder: Path, count: int) -> int:
     while len(list(folder.glob("*.png"))) < count and time.monotonic() < deadline:
         time.sleep(0.01)
     return len(list(folder.glob("*.png")))
-
-
-def held_commits(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
-    """Hold every commit until the returned event is set, as a slow broker round trip
-    would (tens of ms on a busy machine)."""
-    release = threading.Event()
-    commit = MemoryTransactions.commit
-
-    def held(session: MemoryTransactions) -> None:
-        release.wait(10)
-        commit(session)
-
-    monkeypatch.setattr(MemoryTransactions, "commit", held)
-    return release
-
-
-def idle_then_stream(
-    subscriber: ImageSubscriber, broker: MemoryBroker, messages: list[OutgoingMessage]
-) -> None:
-    """An idle step (the open transaction begins to commit), then a stream of batches."""
-    assert subscriber.step(threading.Event()) == 0
-    stream_steps(subscriber, broker, messages)
-
-
-def test_the_next_batches_are_classified_and_written_while_a_commit_is_under_way(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    broker, settings = make_broker(), stream_settings(tmp_path)
-    first, later = image_messages(SMALL), image_messages(2 * SMALL, start=SMALL)
-    release = held_commits(monkeypatch)
-    with subscriber_on(broker, settings) as (subscriber, _):
-        stream_steps(subscriber, broker, first)
-        stepping = threading.Thread(target=idle_then_stream, args=(subscriber, broker, later))
-        stepping.start()
-        stepping.join(5)
-        held_back = stepping.is_alive()
-        files = wait_for_files(tmp_path, 3 * SMALL)
-        release.set()
-        stepping.join()
-        assert not held_back, "the main thread waited for the commit"
-        assert files == 3 * SMALL, "the later batches' files waited for the commit"
-        assert subscriber.step(threading.Event()) == 0  # idle: the later batches commit
-        assert eventually(lambda: broker.committed() == {0: 3 * SMALL})
-        assert broker.committed_transactions == 2
-    assert_each_recorded_once(broker, settings, first + later)
-
-
-def test_a_copy_arriving_while_its_transaction_commits_gets_no_second_prediction(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    broker, settings = make_broker(), stream_settings(tmp_path)
-    messages = image_messages(SMALL)
-    release = held_commits(monkeypatch)
-    with subscriber_on(broker, settings) as (subscriber, _):
-        stream_steps(subscriber, broker, messages)
-        assert subscriber.step(threading.Event()) == 0  # idle: the commit begins, held
-        publish(broker, messages[:2])  # copies, while their first records are committing
-        steps(subscriber, 1)
-        release.set()
-        assert subscriber.step(threading.Event()) == 0
-        assert eventually(lambda: broker.committed() == {0: SMALL + 2})
-    assert_each_recorded_once(broker, settings, messages)
-
-
-def test_a_commit_that_aborts_behind_later_batches_gives_them_back_too_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The batches received while the commit was under way published into the next
-    transaction: it aborts too, and everything comes again."""
-    broker, settings = make_broker(), stream_settings(tmp_path)
-    first, later = image_messages(SMALL), image_messages(2 * SMALL, start=SMALL)
-    release = held_commits(monkeypatch)
-    broker.commit_failures = 1
-    with subscriber_on(broker, settings) as (subscriber, _):
-        stream_steps(subscriber, broker, first)
-        idle_then_stream(subscriber, broker, later)
-        release.set()
-        assert eventually(lambda: broker.aborted_transactions == 1)
-        assert subscriber.step(threading.Event()) == 0  # idle: the abort is seen
-        assert broker.aborted_transactions == 2 and broker.committed() == {}
-        aborted = {m.key for m in broker.aborted(broker.topics.predictions_topic)}
-        assert set(keys(first + later)) <= aborted
-        assert logged_ids(settings) == []
-        step_until_done(subscriber, broker)
-    assert_each_recorded_once(broker, settings, first + later)
