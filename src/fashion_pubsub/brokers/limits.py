@@ -239,6 +239,9 @@ class FittingPublisher(Publisher):
         self._inner = inner
         self._keep = tuple(keep)
 
+    def connect(self) -> None:
+        self._inner.connect()
+
     def publish(self, messages: Iterable[OutgoingMessage]) -> list[PublishResult]:
         results = self._inner.publish(messages)
         too_large = [

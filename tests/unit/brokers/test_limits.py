@@ -122,6 +122,10 @@ class _StrictPublisher(Publisher):
 
     def __init__(self) -> None:
         self.calls: list[list[OutgoingMessage]] = []
+        self.connected = False
+
+    def connect(self) -> None:
+        self.connected = True
 
     def publish(self, messages: Iterable[OutgoingMessage]) -> list[PublishResult]:
         batch = list(messages)
@@ -158,3 +162,9 @@ def test_other_publish_errors_pass_through_with_their_retriable_flag() -> None:
     results = FittingPublisher(Failing()).publish([OutgoingMessage("a", b"x")])
     assert results[0].error is not None and results[0].error.retriable
     assert isinstance(results[0].error.__cause__, ConnectionError)
+
+
+def test_the_fitting_publisher_connects_its_inner_publisher() -> None:
+    inner = _StrictPublisher()
+    FittingPublisher(inner).connect()
+    assert inner.connected, "the broker's publisher was not reached at start"
