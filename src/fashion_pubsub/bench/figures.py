@@ -1,6 +1,7 @@
 """The bench's figures: the machine they were measured on, the JSON file and the markdown
 table of docs/benchmarks.md."""
 
+import contextlib
 import logging
 import os
 import platform
@@ -25,6 +26,7 @@ left by earlier runs cost 2.5 times the broker CPU per image (docs/benchmarks.md
 
 def machine(run_dir: Path) -> dict[str, Any]:
     return {
+        "cpu": cpu_model(),
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -33,6 +35,22 @@ def machine(run_dir: Path) -> dict[str, Any]:
         # A shared machine's load changes every figure: no figure without it.
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's name as the kernel reports it, or "unknown". The same code's bursts were
+    30-45 % slower on one VM host than on another (docs/benchmarks.md, "A slower host"),
+    so figures from different runs compare only when they name their host.
+
+    Args:
+        cpuinfo: where the kernel lists the CPUs.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() == "model name" and value.strip():
+                return value.strip()
+    return "unknown"
 
 
 def broker_figures(infra: InfraSettings, broker: BrokerName) -> dict[str, Any]:
@@ -108,7 +126,8 @@ def write_outputs(
 
 def markdown_table(figures: dict[str, Any]) -> str:
     lines = [
-        f"Input and output folders on {figures['machine'].get('workdir_filesystem', 'unknown')}.",
+        f"Input and output folders on {figures['machine'].get('workdir_filesystem', 'unknown')}, "
+        f"CPU {figures['machine'].get('cpu', 'unknown')}.",
         "",
         "| broker | path | images | images/s | p50 ms | p95 ms | p99 ms | accuracy |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",

@@ -160,6 +160,7 @@ def latency_markdown(figures: dict[str, Any]) -> str:
     machine_figures = figures["machine"]
     lines = [
         f"Input and output folders on {machine_figures.get('workdir_filesystem', 'unknown')}, "
+        f"CPU {machine_figures.get('cpu', 'unknown')}, "
         f"load average at start {machine_figures.get('load_average_at_start', 'unknown')}; "
         "latency from the feeder renaming a file into the input folder to its output file "
         "written, every image of every round.",

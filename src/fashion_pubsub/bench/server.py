@@ -40,6 +40,7 @@ import numpy as np
 import orjson
 
 from fashion_pubsub.bench import grpc_load
+from fashion_pubsub.bench.figures import cpu_model
 from fashion_pubsub.bench.server_report import goals, write_docs
 from fashion_pubsub.infra.ports import free_port
 from fashion_pubsub.serving.batches import binary_infer_header
@@ -334,12 +335,6 @@ def _parse_wrk(out: str) -> dict[str, Any]:
 
 
 def _machine(kserve_python: Path) -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     memory = 0
     with contextlib.suppress(OSError, ValueError, IndexError):
         memory = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
@@ -351,7 +346,7 @@ def _machine(kserve_python: Path) -> dict[str, Any]:
             return "absent"
 
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "memory_gib": memory,
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],

@@ -31,7 +31,7 @@ def test_rounds_meet_the_goal_of_their_rate_and_only_rates_with_a_goal_say_so() 
 
 def test_the_table_has_every_round_and_the_worst_rounds_stages() -> None:
     figures = {
-        "machine": {"workdir_filesystem": "tmpfs"},
+        "machine": {"workdir_filesystem": "tmpfs", "cpu": "AMD EPYC"},
         "brokers": {
             "apache-kafka": {
                 "max_images_per_second": 6000.0,
@@ -45,7 +45,7 @@ def test_the_table_has_every_round_and_the_worst_rounds_stages() -> None:
         },
     }
     table = latency_markdown(figures)
-    assert "folders on tmpfs" in table
+    assert "folders on tmpfs, CPU AMD EPYC," in table
     assert table.count("| apache-kafka |") == 5
     assert "| apache-kafka | 200 | 1 | 100 | 1,000 | 5.0 | 10.0 | 20.0 |  |  |" in table
     assert "half max (3,000)" in table
