@@ -31,7 +31,7 @@ from fashion_pubsub.brokers.errors import (
 )
 from fashion_pubsub.brokers.kafka_logs import RepeatFilter, client_log_config
 from fashion_pubsub.brokers.kafka_offsets import PartitionOffsets
-from fashion_pubsub.brokers.kafka_topics import await_visible, plan_replication
+from fashion_pubsub.brokers.kafka_topics import await_listing, plan_replication
 from fashion_pubsub.brokers.limits import MessageLimits, check, kafka_limits
 from fashion_pubsub.brokers.transactions import TransactionalSession
 from fashion_pubsub.logs import log_event
@@ -45,7 +45,7 @@ _ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA
 # this often: a topic is there moments after its creation, a missing one never is.
 _CONNECT_PATIENCE_SECONDS = 2.0
 _CONNECT_RETRY_SECONDS = 0.05
-_TOPICS_VISIBLE_PATIENCE_SECONDS = 10.0
+_LISTING_PATIENCE_SECONDS = 10.0
 _COMMIT_INTERVAL_MS = 1000
 _HELD_POLL_MESSAGES = 100
 _ALREADY_GONE = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.GROUP_ID_NOT_FOUND)
@@ -122,7 +122,7 @@ class KafkaBroker(Broker):
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise BrokerError(f"creating Kafka topic {name} failed: {exc}") from exc
-        await_visible(admin, wanted, _TOPICS_VISIBLE_PATIENCE_SECONDS)
+        await_listing(admin, wanted, listed=True, patience_seconds=_LISTING_PATIENCE_SECONDS)
         admin.poll(0)
 
     def delete_topics(self) -> None:
@@ -138,6 +138,8 @@ class KafkaBroker(Broker):
                     raise BrokerError(
                         f"deleting Kafka topic or group {name} failed: {exc}"
                     ) from exc
+        names = self._topics.topic_names
+        await_listing(admin, names, listed=False, patience_seconds=_LISTING_PATIENCE_SECONDS)
 
     def publisher(self, topic: str) -> Publisher:
         return KafkaPublisher(self._settings, topic, self._repeats)

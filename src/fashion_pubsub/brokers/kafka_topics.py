@@ -1,5 +1,5 @@
 """How many copies the product's Kafka topics get, how many must be in sync, and when
-topics just created can be seen.
+topics just created or deleted show as such.
 
 With replication factor 3, `acks=all` waits only for the in-sync replicas: without
 `min.insync.replicas` that can be the leader alone, and a publish confirmed by one
@@ -145,39 +145,48 @@ def count_partitions(settings: KafkaSettings) -> int:
     return sum(len(topic.partitions) for topic in topics.values())
 
 
-def await_visible(
+def await_listing(
     admin: AdminClient,
     names: Iterable[str],
+    *,
+    listed: bool,
     patience_seconds: float,
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Wait until every topic of `names` shows in the cluster's metadata with its
-    partitions, for at most `patience_seconds`.
+    partitions (`listed`), or until none does (not `listed`), for at most
+    `patience_seconds`.
 
-    Kafka answers CreateTopics once its controller has the topics; the broker that
-    answers metadata requests learns of them a moment later, and a client listing the
-    topics right after the creation found one of them missing (a CI run, 2026-12-01).
-    Topics that do not show in time were still created, so that is a warning, not an
-    error: clients look them up again.
+    Kafka answers CreateTopics and DeleteTopics once its controller has made the change;
+    the broker that answers metadata requests learns of it a moment later, and a client
+    listing the topics right after a creation found one of them missing (a CI run,
+    2026-12-01). The change is made either way, so a listing that lags longer is a
+    warning, not an error.
 
     Args:
         admin: a client of the cluster.
-        names: the topics just created.
+        names: the topics just created or deleted.
+        listed: whether they should show (created) or not (deleted).
         patience_seconds: how long to look.
         clock: monotonic seconds (tests give their own).
     """
     deadline = clock() + patience_seconds
-    missing = set(names)
-    while missing:
+    waiting = set(names)
+    while waiting:
         try:
-            listed = admin.list_topics(timeout=5).topics
+            topics = admin.list_topics(timeout=5).topics
         except KafkaException:
-            listed = {}
-        missing = {name for name in missing if not _has_partitions(listed.get(name))}
-        if missing and clock() >= deadline:
-            log_event(logger, "topics_not_listed_yet", logging.WARNING, topics=sorted(missing))
+            topics = None  # no answer: nothing is known yet
+        waiting = {
+            name
+            for name in waiting
+            if topics is None or _has_partitions(topics.get(name)) != listed
+        }
+        if waiting and clock() >= deadline:
+            event = "topics_not_listed_yet" if listed else "topics_still_listed"
+            log_event(logger, event, logging.WARNING, topics=sorted(waiting))
             return
-        if missing:
+        if waiting:
             time.sleep(_LOOK_AGAIN_SECONDS)
 
 
