@@ -45,6 +45,8 @@ _ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA
 # this often: a topic is there moments after its creation, a missing one never is.
 _CONNECT_PATIENCE_SECONDS = 2.0
 _CONNECT_RETRY_SECONDS = 0.05
+# How long ensure_topics and delete_topics wait for the listing to show their change: it
+# lags by moments; a one-off admin step can afford to be patient on a loaded machine.
 _LISTING_PATIENCE_SECONDS = 10.0
 _COMMIT_INTERVAL_MS = 1000
 _HELD_POLL_MESSAGES = 100
