@@ -31,7 +31,7 @@ from fashion_pubsub.brokers.errors import (
 )
 from fashion_pubsub.brokers.kafka_logs import RepeatFilter, client_log_config
 from fashion_pubsub.brokers.kafka_offsets import PartitionOffsets
-from fashion_pubsub.brokers.kafka_topics import await_listing, plan_replication
+from fashion_pubsub.brokers.kafka_topics import await_listing, has_partitions, plan_replication
 from fashion_pubsub.brokers.limits import MessageLimits, check, kafka_limits
 from fashion_pubsub.brokers.transactions import TransactionalSession
 from fashion_pubsub.logs import log_event
@@ -256,7 +256,7 @@ class KafkaPublisher(Publisher):
         except KafkaException as exc:
             log_event(logger, "partitions_unknown", logging.WARNING, error=exc)
             return False
-        if metadata.error is None and metadata.partitions:
+        if has_partitions(metadata):
             self._partition_count = len(metadata.partitions)
         return True
 

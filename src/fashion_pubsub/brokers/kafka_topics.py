@@ -178,9 +178,7 @@ def await_listing(
         except KafkaException:
             topics = None  # no answer: nothing is known yet
         waiting = {
-            name
-            for name in waiting
-            if topics is None or _has_partitions(topics.get(name)) != listed
+            name for name in waiting if topics is None or has_partitions(topics.get(name)) != listed
         }
         if waiting and clock() >= deadline:
             event = "topics_not_listed_yet" if listed else "topics_still_listed"
@@ -190,5 +188,7 @@ def await_listing(
             time.sleep(_LOOK_AGAIN_SECONDS)
 
 
-def _has_partitions(topic: Any) -> bool:
+def has_partitions(topic: Any) -> bool:
+    """Whether a topic's metadata (None: not listed) shows it usable: no error, and its
+    partitions known."""
     return topic is not None and topic.error is None and bool(topic.partitions)
