@@ -53,6 +53,15 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return "unknown"
 
 
+def where_measured(machine_figures: dict[str, Any]) -> str:
+    """The start of a table's first line: the run folders' file system and the CPU (either
+    "unknown" in files written before it was recorded)."""
+    return (
+        f"Input and output folders on {machine_figures.get('workdir_filesystem', 'unknown')}, "
+        f"CPU {machine_figures.get('cpu', 'unknown')}"
+    )
+
+
 def broker_figures(infra: InfraSettings, broker: BrokerName) -> dict[str, Any]:
     """What the broker carries as a run starts: on Kafka, its partitions (a warning when
     they are so many that they slow it down); nothing to say on the emulator.
@@ -126,8 +135,7 @@ def write_outputs(
 
 def markdown_table(figures: dict[str, Any]) -> str:
     lines = [
-        f"Input and output folders on {figures['machine'].get('workdir_filesystem', 'unknown')}, "
-        f"CPU {figures['machine'].get('cpu', 'unknown')}.",
+        f"{where_measured(figures['machine'])}.",
         "",
         "| broker | path | images | images/s | p50 ms | p95 ms | p99 ms | accuracy |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",

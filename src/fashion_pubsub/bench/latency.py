@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from fashion_pubsub.bench.figures import broker_figures, broker_note, machine
+from fashion_pubsub.bench.figures import broker_figures, broker_note, machine, where_measured
 from fashion_pubsub.bench.run import run_rounds, unique_topics
 from fashion_pubsub.demo.runner import RunPlan, broker_for, run_pipeline, use_topics
 from fashion_pubsub.demo.stack import Stack
@@ -159,8 +159,7 @@ def latency_markdown(figures: dict[str, Any]) -> str:
     """
     machine_figures = figures["machine"]
     lines = [
-        f"Input and output folders on {machine_figures.get('workdir_filesystem', 'unknown')}, "
-        f"CPU {machine_figures.get('cpu', 'unknown')}, "
+        f"{where_measured(machine_figures)}, "
         f"load average at start {machine_figures.get('load_average_at_start', 'unknown')}; "
         "latency from the feeder renaming a file into the input folder to its output file "
         "written, every image of every round.",
